@@ -49,8 +49,8 @@ type Graph struct {
 // NewGraph builds the graph of p's enabled services. A reference to a
 // service that does not exist, or that profiles disabled, is an *Error naming
 // the service and the key; a cycle is an error naming the whole cycle.
-// Optional depends_on entries (required: false) to a missing service are
-// left out, as docker compose does.
+// Optional depends_on entries (required: false) to a service disabled by
+// profiles are left out, as docker compose does.
 func NewGraph(p *types.Project) (*Graph, error) {
 	g := &Graph{
 		names:      slices.Sorted(maps.Keys(p.Services)),
@@ -70,7 +70,7 @@ func NewGraph(p *types.Project) (*Graph, error) {
 	if cycle := g.findCycle(); cycle != nil {
 		return nil, &Error{
 			Service: cycle[0],
-			Key:     KeyDependsOn,
+			Key:     g.edgeKey(cycle[0], cycle[1]),
 			Err:     fmt.Errorf("dependency cycle: %s", strings.Join(cycle, " -> ")),
 			Hint:    "remove one of these dependencies (depends_on, links, network_mode, ipc, pid or volumes_from) to break the cycle",
 		}
@@ -83,7 +83,9 @@ func dependenciesOf(p *types.Project, s types.ServiceConfig) ([]Dependency, erro
 	byName := map[string]*Dependency{}
 	add := func(key, target, condition string, restart, required bool) error {
 		if _, ok := p.Services[target]; !ok {
-			if !required {
+			// As compose-go: an optional dependency may be disabled by
+			// profiles, never undefined.
+			if _, disabled := p.DisabledServices[target]; disabled && !required {
 				return nil
 			}
 			return undefinedService(p, s.Name, key, target)
@@ -202,6 +204,16 @@ func (g *Graph) findCycle() []string {
 		}
 	}
 	return nil
+}
+
+// edgeKey is the first key of from that names to.
+func (g *Graph) edgeKey(from, to string) string {
+	for _, d := range g.deps[from] {
+		if d.Service == to && len(d.Keys) > 0 {
+			return d.Keys[0]
+		}
+	}
+	return KeyDependsOn
 }
 
 func rotateToSmallest(cycle []string) []string {

@@ -53,12 +53,13 @@ type Options struct {
 
 // Load reads, merges, interpolates and validates a project. On error nothing
 // has been written anywhere; the error is an *Error when it can be located.
-func Load(ctx context.Context, o Options) (*types.Project, error) {
+func Load(ctx context.Context, o Options) (p *types.Project, err error) {
+	defer recoverLoader(&err)
 	po, err := o.composeOptions()
 	if err != nil {
 		return nil, o.locate(err, nil)
 	}
-	p, err := po.LoadProject(ctx)
+	p, err = po.LoadProject(ctx)
 	if err != nil {
 		return nil, o.locate(err, po)
 	}
@@ -72,12 +73,13 @@ func Load(ctx context.Context, o Options) (*types.Project, error) {
 // LoadModel reads and merges the project's files into a raw YAML tree,
 // without binding it to the typed model (used by `config --no-interpolate`
 // and `config --variables`).
-func LoadModel(ctx context.Context, o Options) (map[string]any, error) {
+func LoadModel(ctx context.Context, o Options) (m map[string]any, err error) {
+	defer recoverLoader(&err)
 	po, err := o.composeOptions()
 	if err != nil {
 		return nil, o.locate(err, nil)
 	}
-	m, err := po.LoadModel(ctx)
+	m, err = po.LoadModel(ctx)
 	if err != nil {
 		return nil, o.locate(err, po)
 	}
@@ -176,6 +178,18 @@ func (o Options) postProcess(p *types.Project) (*types.Project, error) {
 		}
 	}
 	return p, nil
+}
+
+// errLoaderPanic marks a panic of the loader turned into an error.
+var errLoaderPanic = errors.New("the compose loader failed on this input")
+
+// recoverLoader turns a panic in compose-go into an error: no input, however
+// malformed, may crash berth. The fuzz target fails on it, so such a bug is
+// found and reported upstream rather than hidden.
+func recoverLoader(err *error) {
+	if r := recover(); r != nil {
+		*err = &Error{Err: fmt.Errorf("%w: %v", errLoaderPanic, r), Hint: "please report this to berth with the compose file"}
+	}
 }
 
 func hasVar(environ []string, name string) bool {

@@ -1,0 +1,74 @@
+// Package tests holds the checks that span the whole code base, and (as the
+// runtime lands) the end-to-end tests that drive the real berth binary.
+package tests
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// The architecture, as imports: project and compose know Compose, not Linux;
+// the commands in cmd/berth parse flags and print, and never reach into the
+// container, network or YAML libraries themselves.
+func TestLayering(t *testing.T) {
+	linux := []string{
+		"github.com/opencontainers/runc",
+		"github.com/vishvananda/netlink",
+		"github.com/vishvananda/netns",
+		"github.com/coreos/go-iptables",
+		"github.com/miekg/dns",
+	}
+	for _, tc := range []struct {
+		pkg       string
+		deps      bool // check every dependency, not only direct imports
+		forbidden []string
+	}{
+		{"github.com/berth-dev/berth/project", true, linux},
+		{"github.com/berth-dev/berth/compose", true, linux},
+		{"github.com/berth-dev/berth/cmd/berth", false, append(linux, "gopkg.in/yaml.v3", "go.yaml.in/yaml", "github.com/compose-spec/compose-go/v2/loader")},
+	} {
+		t.Run(tc.pkg, func(t *testing.T) {
+			for _, imp := range imports(t, tc.pkg, tc.deps) {
+				for _, f := range tc.forbidden {
+					if imp == f || strings.HasPrefix(imp, f+"/") {
+						t.Errorf("%s imports %s", tc.pkg, imp)
+					}
+				}
+			}
+		})
+	}
+}
+
+func imports(t *testing.T, pkg string, deps bool) []string {
+	t.Helper()
+	args := []string{"list", "-json"}
+	if deps {
+		args = append(args, "-deps")
+	}
+	out, err := exec.Command("go", append(args, pkg)...).Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", pkg, err)
+	}
+	var all []string
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		if deps {
+			all = append(all, p.ImportPath)
+		} else {
+			all = append(all, p.Imports...)
+		}
+	}
+	if len(all) == 0 {
+		t.Fatalf("go list found nothing for %s", pkg)
+	}
+	return all
+}
