@@ -54,6 +54,7 @@ func Config(ctx context.Context, lo project.Options, format ConfigFormat) ([]byt
 		return renderModel(model, format)
 	}
 	lo.ResolveEnvironment = !lo.NoEnvResolution
+	lo.CheckContainerNames = true
 	p, err := project.Load(ctx, lo)
 	if err != nil {
 		return nil, err

@@ -128,6 +128,15 @@ var rules = []rule{
 		line, _ := strconv.Atoi(m[2])
 		return &Error{File: m[1], Line: line, Err: errors.New(m[3]), Hint: "remove one of the two keys; use an override file to replace a value"}, nil
 	}},
+	{regexp.MustCompile(`(?s)^(?:failed to parse (\S+): )?(?:yaml: )?go-yaml (?:\w+ )?error in \w+ (?:\([^)]*\) )?at L(\d+)\.C\d+(?:-L(\d+)\.C\d+)?: (.*)`), func(f *fileSet, m []string) (*Error, []string) {
+		// go.yaml.in/yaml/v4 marks the span of the problem; its end is where
+		// the parser gave up, the line to look at.
+		line := m[2]
+		if m[3] != "" {
+			line = m[3]
+		}
+		return f.syntaxError(m[1], "line "+line+": "+strings.TrimSpace(m[4])), nil
+	}},
 	{regexp.MustCompile(`(?s)^(?:failed to parse (\S+): )?yaml: (.*)`), func(f *fileSet, m []string) (*Error, []string) {
 		return f.syntaxError(m[1], m[2]), nil
 	}},
@@ -170,11 +179,11 @@ var rules = []rule{
 		return &Error{Err: fmt.Errorf("invalid interpolation in %q", m[2]),
 			Hint: "close the ${...} expression, or write a literal $ as $$"}, splitPath(m[1])
 	}},
-	{regexp.MustCompile(`^(?:Invalid containerPort|Invalid hostPort|Invalid proto|Invalid ip address|Invalid port): (\S+)`), func(f *fileSet, m []string) (*Error, []string) {
+	{regexp.MustCompile(`^(?i:invalid containerPort|invalid hostPort|invalid proto|invalid ip address|invalid port): (\S+)`), func(f *fileSet, m []string) (*Error, []string) {
 		path := f.findValue([]string{"services", "*", "ports", "*"}, m[1])
 		return &Error{Err: errors.New(m[0]), Hint: `write ports as "[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]", protocol tcp or udp`}, path
 	}},
-	{regexp.MustCompile(`^Invalid ranges specified for container and host Ports: (\S+) and (\S+)`), func(f *fileSet, m []string) (*Error, []string) {
+	{regexp.MustCompile(`^(?i:invalid ranges specified for container and host Ports): (\S+) and (\S+)`), func(f *fileSet, m []string) (*Error, []string) {
 		path := f.findValue([]string{"services", "*", "ports", "*"}, m[2]+":"+m[1])
 		return &Error{Err: fmt.Errorf("host port range %s and container port range %s differ in size", m[2], m[1]),
 			Hint: "give both ranges the same number of ports, or publish a single container port on a host range"}, path

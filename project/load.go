@@ -49,6 +49,10 @@ type Options struct {
 	AllResources       bool // keep networks, volumes... that no service uses
 	SkipValidation     bool // skip schema validation (used to list variables of a broken file)
 	ResolveEnvironment bool // merge env_file into environment, as containers will see it
+	// CheckContainerNames rejects two services with one container_name.
+	// Like docker compose, only where containers are about to be described
+	// or created, not when listing services, volumes or hashes.
+	CheckContainerNames bool
 }
 
 // Load reads, merges, interpolates and validates a project. On error nothing
@@ -58,6 +62,9 @@ func Load(ctx context.Context, o Options) (p *types.Project, err error) {
 	po, err := o.composeOptions()
 	if err != nil {
 		return nil, o.locate(err, nil)
+	}
+	if err := checkAliases(po.ConfigPaths); err != nil {
+		return nil, o.locate(err, po)
 	}
 	p, err = po.LoadProject(ctx)
 	if err != nil {
@@ -79,6 +86,9 @@ func LoadModel(ctx context.Context, o Options) (m map[string]any, err error) {
 	if err != nil {
 		return nil, o.locate(err, nil)
 	}
+	if err := checkAliases(po.ConfigPaths); err != nil {
+		return nil, o.locate(err, po)
+	}
 	m, err = po.LoadModel(ctx)
 	if err != nil {
 		return nil, o.locate(err, po)
@@ -97,6 +107,7 @@ func Environment(ctx context.Context, o Options) (types.Mapping, error) {
 }
 
 func (o Options) composeOptions() (*cli.ProjectOptions, error) {
+	registerFormats()
 	fns := []cli.ProjectOptionsFn{
 		cli.WithInterpolation(!o.NoInterpolate),
 		cli.WithResolvedPaths(!o.NoResolvePaths),
@@ -167,6 +178,8 @@ func (o Options) postProcess(p *types.Project) (*types.Project, error) {
 		if _, err := NewGraph(p); err != nil {
 			return nil, err
 		}
+	}
+	if o.CheckContainerNames && !o.NoConsistency {
 		if err := p.CheckContainerNameUnicity(); err != nil {
 			return nil, err
 		}

@@ -35,7 +35,7 @@ func TestInvalidProjects(t *testing.T) {
 			before := snapshot(t, abs)
 
 			start := time.Now()
-			_, err = Load(context.Background(), Options{Environ: []string{}, ResolveEnvironment: true})
+			_, err = Load(context.Background(), Options{Environ: []string{}, ResolveEnvironment: true, CheckContainerNames: true})
 			elapsed := time.Since(start)
 
 			if err == nil {
@@ -169,5 +169,61 @@ func write(t *testing.T, dir, name, content string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRawEnvFile(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "compose.yaml", "services:\n  a:\n    image: busybox\n    env_file: [{path: raw.env, format: raw}]\n")
+	write(t, dir, "raw.env", "\xEF\xBB\xBF# comment\nQUOTED=\"kept\" \n  SPACED=a b\nFROM_ENV\nUNSET\nDOLLAR=$HOME\n")
+	t.Chdir(dir)
+	p, err := Load(context.Background(), Options{Environ: []string{"FROM_ENV=host"}, ResolveEnvironment: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := p.Services["a"].Environment
+	want := map[string]string{"QUOTED": `"kept" `, "SPACED": "a b", "FROM_ENV": "host", "DOLLAR": "$HOME"}
+	for k, v := range want {
+		if env[k] == nil || *env[k] != v {
+			t.Errorf("%s = %v, want %q", k, env[k], v)
+		}
+	}
+	if _, ok := env["UNSET"]; ok {
+		t.Error("UNSET, a bare key not in the environment, was set")
+	}
+	write(t, dir, "raw.env", "BAD KEY=1\n")
+	if _, err := Load(context.Background(), Options{Environ: []string{}, ResolveEnvironment: true}); err == nil || !strings.Contains(err.Error(), `raw.env:1: variable "BAD KEY" contains whitespace`) {
+		t.Errorf("error %v", err)
+	}
+}
+
+// An alias bomb fails fast with bounded memory, also when it is reached
+// through include or extends.file.
+func TestAliasBombThroughIncludeAndExtends(t *testing.T) {
+	bomb, err := os.ReadFile("testdata/invalid/alias-bomb/compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, main := range map[string]string{
+		"include": "include: [sub/bomb.yaml]\nservices: {a: {image: busybox}}\n",
+		"extends": "services:\n  a:\n    extends: {file: sub/bomb.yaml, service: web}\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			write(t, dir, "compose.yaml", main)
+			write(t, filepath.Join(dir, "sub"), "bomb.yaml", string(bomb))
+			t.Chdir(dir)
+			start := time.Now()
+			_, err := Load(context.Background(), Options{Environ: []string{}})
+			if time.Since(start) > time.Second {
+				t.Errorf("took %v", time.Since(start))
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), "sub/bomb.yaml:7: YAML aliases expand to more than 1000000 values") {
+				t.Errorf("error %v", err)
+			}
+		})
 	}
 }
