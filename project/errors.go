@@ -286,6 +286,16 @@ var rules = []rule{
 		return &Error{Key: m[1], Err: errors.New("must be a mapping of names to definitions, not a list"),
 			Hint: fmt.Sprintf("write %s as \"NAME:\" entries, each with its definition", m[1])}, []string{m[1]}
 	}},
+	{regexp.MustCompile(`^no such service: "?([^"\s]+)"?`), func(f *fileSet, m []string) (*Error, []string) {
+		return &Error{Err: fmt.Errorf("no such service: %s", m[1]), Hint: "run `berth config --services` to list the project's services (a service with profiles needs --profile)"}, nil
+	}},
+	{regexp.MustCompile(`^invalid project name "([^"]*)"`), func(f *fileSet, m []string) (*Error, []string) {
+		return &Error{Err: fmt.Errorf("invalid project name %q", m[1]),
+			Hint: "project names use lowercase letters, digits, '-' and '_', and start with a letter or digit (-p, COMPOSE_PROJECT_NAME or name:)"}, nil
+	}},
+	{regexp.MustCompile(`^compose file "([^"]+)" (set by COMPOSE_FILE environment variable |found by default file discovery )?is invalid: (?:open|stat) \S+: no such file or directory`), func(f *fileSet, m []string) (*Error, []string) {
+		return &Error{Err: fmt.Errorf("compose file %s %snot found", m[1], m[2]), Hint: "check the path given with -f or COMPOSE_FILE"}, nil
+	}},
 	{regexp.MustCompile(`^no configuration file provided: not found`), func(f *fileSet, m []string) (*Error, []string) {
 		return &Error{Err: errors.New("no compose file found (compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml, here or in a parent directory)"),
 			Hint: "create compose.yaml, or name one with -f FILE or COMPOSE_FILE"}, nil
@@ -532,6 +542,13 @@ func (f *fileSet) place(e *Error, path []string) {
 		}
 		return
 	}
+	if len(path) == 0 {
+		// Nothing to look up: the file is only certain when there is one.
+		if len(f.files) == 1 {
+			e.File = f.files[0].name
+		}
+		return
+	}
 	bestDepth := -1
 	for i := len(f.files) - 1; i >= 0; i-- {
 		pf := f.files[i]
@@ -544,9 +561,6 @@ func (f *fileSet) place(e *Error, path []string) {
 	}
 	if e.File == "" && len(f.files) == 1 {
 		e.File = f.files[0].name
-	}
-	if len(path) == 0 {
-		e.Line = 0
 	}
 }
 

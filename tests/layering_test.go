@@ -72,3 +72,17 @@ func imports(t *testing.T, pkg string, deps bool) []string {
 	}
 	return all
 }
+
+// The runtime is a folder of sub-packages: a package named runtime would
+// shadow the standard library's.
+func TestNoPackageNamedRuntime(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", "{{.Name}} {{.ImportPath}}", "github.com/berth-dev/berth/...").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if name, path, _ := strings.Cut(line, " "); name == "runtime" {
+			t.Errorf("%s is named runtime", path)
+		}
+	}
+}
