@@ -25,9 +25,8 @@ import (
 type ConfigFormat string
 
 const (
-	FormatYAML  ConfigFormat = "yaml"
-	FormatJSON  ConfigFormat = "json"
-	FormatTable ConfigFormat = "table" // only for variables
+	FormatYAML ConfigFormat = "yaml"
+	FormatJSON ConfigFormat = "json"
 )
 
 // ParseConfigFormat checks a --format value.

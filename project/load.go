@@ -59,18 +59,14 @@ type Options struct {
 // has been written anywhere; the error is an *Error when it can be located.
 func Load(ctx context.Context, o Options) (p *types.Project, err error) {
 	defer recoverLoader(&err)
-	po, err := o.composeOptions()
+	po, err := o.prepare()
 	if err != nil {
-		return nil, o.locate(err, nil)
-	}
-	if err := checkAliases(po.ConfigPaths); err != nil {
-		return nil, o.locate(err, po)
+		return nil, err
 	}
 	p, err = po.LoadProject(ctx)
-	if err != nil {
-		return nil, o.locate(err, po)
+	if err == nil {
+		p, err = o.postProcess(p)
 	}
-	p, err = o.postProcess(p)
 	if err != nil {
 		return nil, o.locate(err, po)
 	}
@@ -82,12 +78,9 @@ func Load(ctx context.Context, o Options) (p *types.Project, err error) {
 // and `config --variables`).
 func LoadModel(ctx context.Context, o Options) (m map[string]any, err error) {
 	defer recoverLoader(&err)
-	po, err := o.composeOptions()
+	po, err := o.prepare()
 	if err != nil {
-		return nil, o.locate(err, nil)
-	}
-	if err := checkAliases(po.ConfigPaths); err != nil {
-		return nil, o.locate(err, po)
+		return nil, err
 	}
 	m, err = po.LoadModel(ctx)
 	if err != nil {
@@ -96,14 +89,17 @@ func LoadModel(ctx context.Context, o Options) (m map[string]any, err error) {
 	return m, nil
 }
 
-// Environment returns the variables interpolation sees: the process
-// environment, then the .env file or --env-file files.
-func Environment(ctx context.Context, o Options) (types.Mapping, error) {
+// prepare finds the project's files and environment, and checks the files
+// are safe to hand to the loader.
+func (o Options) prepare() (*cli.ProjectOptions, error) {
 	po, err := o.composeOptions()
 	if err != nil {
 		return nil, o.locate(err, nil)
 	}
-	return po.Environment, nil
+	if err := checkAliases(po.ConfigPaths); err != nil {
+		return nil, o.locate(err, po)
+	}
+	return po, nil
 }
 
 func (o Options) composeOptions() (*cli.ProjectOptions, error) {
