@@ -355,10 +355,11 @@ func (g *Graph) Walk(ctx context.Context, o WalkOptions, fn func(ctx context.Con
 	eg, ctx := errgroup.WithContext(ctx)
 	// The limit is a semaphore around fn, not errgroup's own limit: a visit
 	// that finishes starts its successors while it still holds its slot.
-	sem := make(chan struct{}, max(o.Limit, len(in), 1))
-	if o.Limit > 0 {
-		sem = make(chan struct{}, o.Limit)
+	slots := o.Limit
+	if slots <= 0 {
+		slots = len(in) + 1
 	}
+	sem := make(chan struct{}, slots)
 	var mu sync.Mutex
 	var start func(string)
 	start = func(n string) {

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -95,13 +95,11 @@ func (g *globalOptions) resolve(cmd *cobra.Command) error {
 		}
 	}
 	for i, file := range g.envFiles {
-		if !strings.HasPrefix(file, "/") {
-			wd, err := os.Getwd()
-			if err != nil {
-				return fmt.Errorf("resolving --env-file %s: %w", file, err)
-			}
-			g.envFiles[i] = wd + "/" + file
+		abs, err := filepath.Abs(file)
+		if err != nil {
+			return fmt.Errorf("resolving --env-file %s: %w", file, err)
 		}
+		g.envFiles[i] = abs
 	}
 	if v, ok := g.getenv("COMPOSE_ANSI"); ok && !f.Changed("ansi") {
 		g.ansi = v
