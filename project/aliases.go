@@ -1,6 +1,7 @@
 package project
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,11 +18,13 @@ import (
 // killed by the kernel on such a file).
 const maxExpandedNodes = 1_000_000
 
-// checkAliases rejects files whose aliases expand beyond maxExpandedNodes,
-// before the loader reads them: the compose files, and the files they reach
-// through include and extends.file. The count is linear in the file: the
-// expanded size of each anchored node is computed once.
-func checkAliases(files []string) error {
+// checkFiles checks what the loader cannot be trusted with, before it reads
+// the compose files and the files they reach through include and
+// extends.file: a document that is not a mapping (compose-go crashes on a
+// lone `!reset`), and aliases that expand beyond maxExpandedNodes. The count
+// is linear in the file: the expanded size of each anchored node is computed
+// once.
+func checkFiles(files []string) error {
 	seen := map[string]bool{}
 	var check func(path string) error
 	check = func(path string) error {
@@ -36,6 +39,10 @@ func checkAliases(files []string) error {
 		var doc yaml.Node
 		if yaml.Unmarshal(content, &doc) != nil {
 			return nil // and syntax errors
+		}
+		if len(doc.Content) > 0 && doc.Content[0].Kind != yaml.MappingNode {
+			return &Error{File: path, Line: doc.Content[0].Line, Err: errors.New("the file is not a YAML mapping"),
+				Hint: "a compose file is a mapping with a services: key"}
 		}
 		if line, ok := expandsWithin(&doc, maxExpandedNodes); !ok {
 			return &Error{File: path, Line: line,

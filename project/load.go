@@ -96,7 +96,7 @@ func (o Options) prepare() (*cli.ProjectOptions, error) {
 	if err != nil {
 		return nil, o.locate(err, nil)
 	}
-	if err := checkAliases(po.ConfigPaths); err != nil {
+	if err := checkFiles(po.ConfigPaths); err != nil {
 		return nil, o.locate(err, po)
 	}
 	return po, nil
