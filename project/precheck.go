@@ -21,7 +21,8 @@ const maxExpandedNodes = 1_000_000
 // checkFiles checks what the loader cannot be trusted with, before it reads
 // the compose files and the files they reach through include and
 // extends.file: a document that is not a mapping (compose-go crashes on a
-// lone `!reset`), and aliases that expand beyond maxExpandedNodes. The count
+// lone `!reset`), empty values it crashes on, and aliases that expand
+// beyond maxExpandedNodes. The count
 // is linear in the file: the expanded size of each anchored node is computed
 // once.
 func checkFiles(files []string) error {
@@ -43,6 +44,9 @@ func checkFiles(files []string) error {
 		if len(doc.Content) > 0 && doc.Content[0].Kind != yaml.MappingNode {
 			return &Error{File: path, Line: doc.Content[0].Line, Err: errors.New("the file is not a YAML mapping"),
 				Hint: "a compose file is a mapping with a services: key"}
+		}
+		if err := checkNulls(path, doc.Content); err != nil {
+			return err
 		}
 		if line, ok := expandsWithin(&doc, maxExpandedNodes); !ok {
 			return &Error{File: path, Line: line,
@@ -114,6 +118,38 @@ func expandsWithin(n *yaml.Node, limit int) (int, bool) {
 	}
 	s, line := size(n)
 	return line, s <= limit
+}
+
+// checkNulls refuses the empty values compose-go v2.16.2's normaliser
+// crashes on (it asserts they are strings; docker compose v5.7.0 panics on
+// `pid:` left empty): the shared namespaces and volumes_from entries.
+func checkNulls(path string, docs []*yaml.Node) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	services := child(docs[0], "services")
+	if services == nil || services.value.Kind != yaml.MappingNode {
+		return nil
+	}
+	isNull := func(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+	for i := 0; i+1 < len(services.value.Content); i += 2 {
+		name, svc := services.value.Content[i].Value, services.value.Content[i+1]
+		for _, key := range []string{KeyNetworkMode, KeyIPC, KeyPID, "uts", "cgroup"} {
+			if v := child(svc, key); v != nil && isNull(v.value) {
+				return &Error{File: path, Line: v.line, Service: name, Key: key, Err: errors.New("empty value"),
+					Hint: "give it a value (such as host or service:NAME), or remove the key"}
+			}
+		}
+		if v := child(svc, KeyVolumesFrom); v != nil && v.value.Kind == yaml.SequenceNode {
+			for j, item := range v.value.Content {
+				if isNull(item) {
+					return &Error{File: path, Line: item.Line, Service: name, Key: fmt.Sprintf("%s.%d", KeyVolumesFrom, j), Err: errors.New("empty value"),
+						Hint: "name a service or container:NAME, or remove the entry"}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // referencedFiles lists the local files a compose file includes or extends.
