@@ -21,6 +21,7 @@ unit:
 # Each fuzz target runs briefly from its committed seed corpus.
 fuzz:
 	$(GO) test ./project -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./runtime/image -run '^$$' -fuzz '^FuzzExtract$$' -fuzztime $(FUZZTIME)
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
