@@ -15,6 +15,7 @@ require (
 )
 
 require (
+	github.com/containerd/errdefs v1.0.0 // indirect
 	github.com/distribution/reference v0.6.0 // indirect
 	github.com/docker/cli v29.7.2+incompatible // indirect
 	github.com/docker/docker-credential-helpers v0.9.3 // indirect

@@ -5,4 +5,4 @@
 // go-containerregistry's; extraction, the security boundary, is berth's own.
 package image
 
-import _ "github.com/google/go-containerregistry/pkg/v1/remote" // pulled in before the store lands, so go.mod settles once
+

@@ -446,3 +446,18 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// syncTree flushes a freshly unpacked layer to disk before it is committed,
+// so that a crash cannot leave a committed layer with missing contents.
+func syncTree(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("syncing layer: %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return fmt.Errorf("syncing layer: %w", err)
+	}
+	return nil
+}
+
