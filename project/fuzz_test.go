@@ -3,10 +3,14 @@ package project
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/compose-spec/compose-go/v2/types"
 )
 
 // FuzzLoad checks that no input crashes the loader, and that the canonical
@@ -44,6 +48,13 @@ func FuzzLoad(f *testing.F) {
 		if err != nil {
 			t.Fatalf("rendering a loaded project: %v", err)
 		}
+		if dollarInKey(t, p) {
+			// docker compose writes every $ of the canonical form as $$,
+			// keys included, but never interpolates keys: such a project
+			// does not read back the same, in docker compose as in berth,
+			// whose output is byte-for-byte docker compose's.
+			return
+		}
 		// A literal $ is written $$, as berth config does.
 		canonical = bytes.ReplaceAll(canonical, []byte("$"), []byte("$$"))
 		second := filepath.Join(dir, "canonical.yaml")
@@ -64,4 +75,35 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("the canonical form changed on reload:\nfirst:\n%s\nsecond:\n%s", canonical, again)
 		}
 	})
+}
+
+// dollarInKey reports whether a mapping key of the project holds a $.
+func dollarInKey(t *testing.T, p *types.Project) bool {
+	b, err := p.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(any) bool
+	walk = func(v any) bool {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, c := range v {
+				if strings.Contains(k, "$") || walk(c) {
+					return true
+				}
+			}
+		case []any:
+			for _, c := range v {
+				if walk(c) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return walk(doc)
 }

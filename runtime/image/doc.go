@@ -4,5 +4,3 @@
 // tarballs. The registry protocol, manifests and tarball formats are
 // go-containerregistry's; extraction, the security boundary, is berth's own.
 package image
-
-

@@ -460,4 +460,3 @@ func syncTree(dir string) error {
 	}
 	return nil
 }
-

@@ -95,7 +95,9 @@ func (s *Store) put(ctx context.Context, keys []string, img v1.Image, o putOptio
 			total.Add(n)
 		}
 	}
-	tick := func(n int64) { report(Progress{Ref: keys[0], Done: done.Add(n), Total: total.Load(), Status: "downloading"}) }
+	tick := func(n int64) {
+		report(Progress{Ref: keys[0], Done: done.Add(n), Total: total.Load(), Status: "downloading"})
+	}
 
 	descs := make([]v1.Descriptor, len(layers))
 	eg, egctx := errgroup.WithContext(ctx)

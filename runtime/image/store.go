@@ -198,7 +198,9 @@ type hasher struct {
 
 func newHasher(h v1.Hash) *hasher { return &hasher{Hash: sha256.New(), alg: h.Algorithm} }
 
-func (h *hasher) sum() v1.Hash { return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))} }
+func (h *hasher) sum() v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
+}
 
 // hasLayer reports whether a layer is unpacked.
 func (s *Store) hasLayer(diffID v1.Hash) bool {

@@ -556,4 +556,3 @@ func TestLoadRejectsGarbage(t *testing.T) {
 	}
 	assertClean(t, s)
 }
-
