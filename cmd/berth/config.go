@@ -129,32 +129,34 @@ func runConfig(cmd *cobra.Command, g *globalOptions, o configOptions, args []str
 		return nil
 	}
 	if o.output != "" && len(content) > 0 {
-		return writeFileAtomic(o.output, content)
+		return writeAtomic(o.output, func(w io.Writer) error {
+			_, err := w.Write(content)
+			return err
+		})
 	}
 	_, err = out.Write(content)
 	return err
 }
 
-// writeFileAtomic writes a file through a temporary file and a rename, so
-// that an interrupted write never leaves half a file behind.
-func writeFileAtomic(path string, content []byte) error {
+// writeAtomic writes a file through a temporary file and a rename, so
+// that an interrupted or failed write never leaves half a file behind.
+func writeAtomic(path string, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(content); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
+	err = write(tmp)
+	if err == nil {
+		err = tmp.Chmod(0o644)
 	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil

@@ -81,6 +81,11 @@ func newRootCommand(s streams, environ []string) *cobra.Command {
 	root.AddCommand(
 		newConfigCommand(g),
 		newVersionCommand(),
+		newPullCommand(g, s),
+		newImagesCommand(g),
+		newImageCommand(g),
+		newLoadCommand(g, s),
+		newSaveCommand(g, s),
 	)
 	return root
 }
