@@ -86,11 +86,26 @@ func Open(root string) (*Store, error) {
 		return nil, fmt.Errorf("opening image store: %w", err)
 	}
 	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".lock") {
+			continue
+		}
 		p := filepath.Join(root, "tmp", e.Name())
 		if unlock, ok := tryLock(p + ".lock"); ok {
 			os.RemoveAll(p)
 			os.Remove(p + ".lock")
 			unlock()
+		}
+	}
+	// Lock files whose work directory is gone, and that nobody holds.
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".lock"); ok {
+			p := filepath.Join(root, "tmp", name)
+			if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+				if unlock, ok := tryLock(p + ".lock"); ok {
+					os.Remove(p + ".lock")
+					unlock()
+				}
+			}
 		}
 	}
 	return s, nil

@@ -556,3 +556,38 @@ func TestLoadRejectsGarbage(t *testing.T) {
 	}
 	assertClean(t, s)
 }
+
+// Open cleans what a crash left in tmp/, but never work another process
+// holds a lock on.
+func TestOpenCleansOnlyAbandonedWork(t *testing.T) {
+	s := newStore(t)
+	busy, done, err := s.tempDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	abandoned := filepath.Join(s.Root(), "tmp", "abandoned")
+	if err := os.MkdirAll(filepath.Join(abandoned, "half-a-layer"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.Root(), "tmp", "stale.lock"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // twice: a second Open must not break the first's view
+		if _, err := Open(s.Root()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(busy); err != nil {
+		t.Errorf("work in progress removed: %v", err)
+	}
+	if _, err := os.Stat(busy + ".lock"); err != nil {
+		t.Errorf("a held lock file removed: %v", err)
+	}
+	if _, err := os.Stat(abandoned); !os.IsNotExist(err) {
+		t.Errorf("abandoned work kept: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.Root(), "tmp", "stale.lock")); !os.IsNotExist(err) {
+		t.Errorf("stale lock kept: %v", err)
+	}
+}
