@@ -29,6 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sys/unix"
 )
 
 // testRegistry is go-containerregistry's in-process registry behind a
@@ -589,5 +590,46 @@ func TestOpenCleansOnlyAbandonedWork(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(s.Root(), "tmp", "stale.lock")); !os.IsNotExist(err) {
 		t.Errorf("stale lock kept: %v", err)
+	}
+}
+
+// A full disk fails the pull with the system's error and commits nothing:
+// no layer, no index entry, no work left behind.
+func TestPullDiskFull(t *testing.T) {
+	needRoot(t)
+	reg := newRegistry(t)
+	img, err := random.Image(300*1024, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.push(t, "big/app:1", img)
+	mnt := t.TempDir()
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=512k,mode=0700"); err != nil {
+		t.Fatalf("mounting a small tmpfs: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	s, err := Open(filepath.Join(mnt, "images"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Pull(context.Background(), ref, PullOptions{})
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("error %v, want no space left on device", err)
+	}
+	if _, err := s.Get(context.Background(), ref); !errdefs.IsNotFound(err) {
+		t.Errorf("the image is in the index: %v", err)
+	}
+	for _, d := range diffIDs(t, img) {
+		if s.hasLayer(d) {
+			t.Errorf("layer %s committed", d.Hex[:12])
+		}
+	}
+	assertClean(t, s)
+	// With room again, the same store works.
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", unix.MS_REMOUNT, "size=16m,mode=0700"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pull(context.Background(), ref, PullOptions{}); err != nil {
+		t.Fatalf("pull once there is room: %v", err)
 	}
 }
