@@ -222,18 +222,14 @@ func newLoadCommand(g *globalOptions, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var r io.Reader = s.in
+			var loaded []string
 			if input != "" && input != "-" {
-				f, err := os.Open(input)
-				if err != nil {
-					return fmt.Errorf("loading images: %w", err)
-				}
-				defer f.Close()
-				r = f
+				loaded, err = store.LoadFile(cmd.Context(), input, nil)
 			} else if f, ok := s.in.(*os.File); ok && isTerminal(f) {
 				return errors.New("requested load from stdin, but stdin is a terminal: use -i FILE, or redirect the archive")
+			} else {
+				loaded, err = store.Load(cmd.Context(), s.in, nil)
 			}
-			loaded, err := store.Load(cmd.Context(), r, nil)
 			for _, ref := range loaded {
 				if !quiet {
 					fmt.Fprintf(cmd.OutOrStdout(), "Loaded image: %s\n", ref)

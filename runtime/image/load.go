@@ -25,7 +25,7 @@ func (s *Store) Load(ctx context.Context, r io.Reader, progress func(Progress)) 
 		return nil, err
 	}
 	defer done()
-	// Both formats need random access: the archive lands on disk first.
+	// Both formats need random access: a stream lands on disk first.
 	archive := filepath.Join(dir, "archive.tar")
 	f, err := os.OpenFile(archive, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -38,6 +38,23 @@ func (s *Store) Load(ctx context.Context, r io.Reader, progress func(Progress)) 
 	if err != nil {
 		return nil, fmt.Errorf("loading images: reading the archive: %w", err)
 	}
+	return s.loadArchive(ctx, archive, dir, progress)
+}
+
+// LoadFile is Load from an archive file, read in place.
+func (s *Store) LoadFile(ctx context.Context, archive string, progress func(Progress)) ([]string, error) {
+	if _, err := os.Stat(archive); err != nil {
+		return nil, fmt.Errorf("loading images: %w", err)
+	}
+	dir, done, err := s.tempDir()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return s.loadArchive(ctx, archive, dir, progress)
+}
+
+func (s *Store) loadArchive(ctx context.Context, archive, dir string, progress func(Progress)) ([]string, error) {
 	kind, err := archiveKind(archive)
 	if err != nil {
 		return nil, err

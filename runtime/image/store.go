@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -576,7 +577,7 @@ func diskUsage(root string) int64 {
 		if err != nil {
 			return nil
 		}
-		if st, ok := fi.Sys().(*unix.Stat_t); ok {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			if seen[st.Ino] {
 				return nil
 			}
