@@ -2,12 +2,13 @@
 # module proxy when the installed one is older (GOTOOLCHAIN=auto).
 export GOTOOLCHAIN := auto
 
+IMAGES  ?= bin/images
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo v0.0.0-dev)
 GO      ?= go
 BIN     ?= bin/berth
 FUZZTIME ?= 10s
 
-.PHONY: build test unit fuzz lint example clean
+.PHONY: build test unit fuzz lint images example clean
 
 build:
 	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/berth
@@ -15,8 +16,9 @@ build:
 # The whole suite, as CI runs it: vet, unit tests, short fuzz runs.
 test: lint unit fuzz
 
-unit:
-	$(GO) test -race -count=1 ./...
+# The offline images are built first: tests that need them reuse them.
+unit: images
+	IMAGEBUILD_OUT=$(abspath $(IMAGES)) $(GO) test -race -count=1 ./...
 
 # Each fuzz target runs briefly from its committed seed corpus.
 fuzz:
@@ -28,9 +30,16 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-# Builds berth and prints the resolved configuration of the example project.
-example: build
-	cd examples/postgres-dev && ../../$(BIN) config
+# The images tests and examples run (busybox, redis:7, postgres:15), built
+# from Debian packages: no registry needed. Rebuilt only when inputs change.
+images:
+	$(GO) run ./tests/imagebuild -out $(IMAGES)
+
+# Builds berth and the offline images, loads them into berth's store
+# (BERTH_ROOT, default /var/lib/berth), and shows the example project.
+example: build images
+	for i in busybox redis postgres; do $(BIN) load -q -i $(IMAGES)/$$i.tar; done
+	cd examples/postgres-dev && ../../$(BIN) config && ../../$(BIN) images
 
 clean:
 	rm -rf bin
