@@ -40,8 +40,9 @@ func Extract(ctx context.Context, r io.Reader, dir string) error {
 		return fmt.Errorf("opening layer directory %s: %w", dir, err)
 	}
 	defer unix.Close(root)
-	x := &extractor{root: root, dirTimes: map[string]time.Time{}}
-	tr := tar.NewReader(r)
+	raw := &consumed{r: r}
+	x := &extractor{root: root, raw: raw, dirTimes: map[string]time.Time{}}
+	tr := tar.NewReader(raw)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -69,6 +70,7 @@ func Extract(ctx context.Context, r io.Reader, dir string) error {
 
 type extractor struct {
 	root     int
+	raw      *consumed // the layer stream, counting what the tar reader took
 	dirTimes map[string]time.Time // set once every entry is in place
 }
 
@@ -120,6 +122,14 @@ func (x *extractor) entry(ctx context.Context, hdr *tar.Header, body io.Reader) 
 			return fmt.Errorf("creating whiteout: %w", err)
 		}
 		return nil
+	}
+
+	for key := range hdr.PAXRecords {
+		// A sparse entry expands holes into data the stream does not
+		// carry: a few bytes can ask for terabytes. Layers have none.
+		if strings.HasPrefix(key, "GNU.sparse.") {
+			return errors.New("sparse files are not supported in image layers")
+		}
 	}
 
 	mode := uint32(hdr.Mode) & 0o7777
@@ -186,8 +196,7 @@ func (x *extractor) file(ctx context.Context, parent int, base string, hdr *tar.
 	if err != nil {
 		return fmt.Errorf("creating file: %w", err)
 	}
-	f := fdWriter(fd)
-	_, err = io.Copy(f, ctxReader{ctx, body})
+	err = x.copyEntry(ctx, fdWriter(fd), body)
 	if err == nil {
 		err = x.finish(parent, base, fd, hdr, mode, true)
 	}
@@ -414,6 +423,50 @@ func readDirNames(fd int) ([]string, error) {
 		}
 		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
+}
+
+// copyEntry copies an entry's content, and stops when it writes more than
+// the stream gave for it: whatever the tar reader would synthesise beyond
+// the stream (holes of a sparse format it knows) is refused, so the bytes
+// written stay bounded by the bytes read.
+func (x *extractor) copyEntry(ctx context.Context, w io.Writer, body io.Reader) error {
+	const slack = 1 << 20
+	start := x.raw.n
+	buf := make([]byte, 256<<10)
+	var written int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return fmt.Errorf("writing file: %w", err)
+			}
+			written += int64(n)
+			if written > x.raw.n-start+slack {
+				return errors.New("entry holds more data than the layer carries (a sparse file?)")
+			}
+		}
+		if errors.Is(rerr, io.EOF) {
+			return nil
+		}
+		if rerr != nil {
+			return fmt.Errorf("reading layer: %w", rerr)
+		}
+	}
+}
+
+// consumed counts the bytes read from a stream.
+type consumed struct {
+	r io.Reader
+	n int64
+}
+
+func (c *consumed) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // fdWriter writes to a raw file descriptor.

@@ -285,6 +285,32 @@ func TestExtractBreakouts(t *testing.T) {
 	}
 }
 
+// A sparse entry of a few bytes would expand to any size: refused. The
+// archives are GNU tar's (tar --sparse) of a 20 GiB file of holes, 10 KiB
+// each, in the PAX form and in GNU's.
+func TestExtractRefusesSparseFiles(t *testing.T) {
+	needRoot(t)
+	for _, file := range []string{"testdata/sparse-pax.tar", "testdata/sparse-gnu.tar"} {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			f, err := os.Open(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			s := newSandbox(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err = Extract(ctx, f, s.layer)
+			if err == nil || !strings.Contains(err.Error(), "sparse") && !strings.Contains(err.Error(), "unsupported tar entry type 'S'") {
+				t.Fatalf("error %v, want sparse files refused", err)
+			}
+			if fi, err := os.Stat(filepath.Join(s.layer, "big")); err == nil && fi.Size() > 1<<20 {
+				t.Errorf("wrote %d bytes", fi.Size())
+			}
+		})
+	}
+}
+
 func TestExtractContent(t *testing.T) {
 	needRoot(t)
 	s := newSandbox(t)
