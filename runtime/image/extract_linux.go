@@ -70,7 +70,7 @@ func Extract(ctx context.Context, r io.Reader, dir string) error {
 
 type extractor struct {
 	root     int
-	raw      *consumed // the layer stream, counting what the tar reader took
+	raw      *consumed            // the layer stream, counting what the tar reader took
 	dirTimes map[string]time.Time // set once every entry is in place
 }
 
