@@ -41,7 +41,7 @@ func Extract(ctx context.Context, r io.Reader, dir string) error {
 	}
 	defer unix.Close(root)
 	raw := &consumed{r: r}
-	x := &extractor{root: root, raw: raw, dirTimes: map[string]time.Time{}}
+	x := &extractor{root: root, raw: raw, buf: make([]byte, 256<<10), dirTimes: map[string]time.Time{}}
 	tr := tar.NewReader(raw)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -71,6 +71,7 @@ func Extract(ctx context.Context, r io.Reader, dir string) error {
 type extractor struct {
 	root     int
 	raw      *consumed            // the layer stream, counting what the tar reader took
+	buf      []byte               // copy buffer, one per extraction
 	dirTimes map[string]time.Time // set once every entry is in place
 }
 
@@ -432,7 +433,7 @@ func readDirNames(fd int) ([]string, error) {
 func (x *extractor) copyEntry(ctx context.Context, w io.Writer, body io.Reader) error {
 	const slack = 1 << 20
 	start := x.raw.n
-	buf := make([]byte, 256<<10)
+	buf := x.buf
 	var written int64
 	for {
 		if err := ctx.Err(); err != nil {

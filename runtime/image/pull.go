@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // PullOptions tune Pull.
@@ -49,15 +51,15 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 	if keychain == nil {
 		keychain = authn.DefaultKeychain
 	}
-	transport := o.Transport
-	if transport == nil {
-		transport = remote.DefaultTransport
+	rt := o.Transport
+	if rt == nil {
+		rt = remote.DefaultTransport
 	}
 	opts := []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(keychain),
 		remote.WithPlatform(platform),
-		remote.WithTransport(transport),
+		remote.WithTransport(rt),
 		remote.WithUserAgent("berth"),
 		// Docker's behaviour on a busy or failing registry: back off and
 		// try again on 408, 429 and 5xx.
@@ -80,6 +82,11 @@ func (s *Store) Pull(ctx context.Context, ref string, o PullOptions) (*Image, er
 		return nil
 	})
 	if err != nil {
+		var status *transport.Error
+		if errors.As(err, &status) && (status.StatusCode == http.StatusUnauthorized || status.StatusCode == http.StatusForbidden) {
+			return nil, fmt.Errorf("pulling %s: %w\n  hint: log in to %s (docker login %s writes the credentials to ~/.docker/config.json, which berth reads), or check the image name",
+				ref, err, r.Context().RegistryStr(), r.Context().RegistryStr())
+		}
 		return nil, fmt.Errorf("pulling %s: %w", ref, err)
 	}
 	jobs := o.Jobs

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -254,12 +256,25 @@ func retry(ctx context.Context, retries int, fn func() error) error {
 			}
 		}
 		err = fn()
-		var status *transport.Error
-		if err == nil || errors.Is(err, errDigestMismatch) || errors.As(err, &status) || ctx.Err() != nil {
+		if err == nil || !transient(err) || ctx.Err() != nil {
 			return err
 		}
 	}
 	return err
+}
+
+// transient reports whether err is a network failure worth another try: a
+// connection reset, refused or cut mid-body. A registry's answer (an HTTP
+// error, already retried by the client for 429 and 5xx), a missing platform
+// or wrong content do not heal by trying again.
+func transient(err error) bool {
+	var status *transport.Error
+	if errors.As(err, &status) || errors.Is(err, errDigestMismatch) {
+		return false
+	}
+	var netErr net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EPIPE) || errors.As(err, &netErr)
 }
 
 type countingReader struct {

@@ -1,0 +1,635 @@
+// Package bench measures berth against the tools it replaces, each figure
+// next to a baseline measured in the same run on the same machine: layer
+// unpacking against GNU tar, pulls against skopeo. See README.md.
+package bench
+
+import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/berth-dev/berth/runtime/image"
+)
+
+const (
+	unpackLayerBytes = 100 << 20 // file content of BenchmarkUnpack's layer
+	pullLayers       = 5
+	pullLayerBytes   = 40 << 20 // per layer: 200 MiB in all, incompressible
+)
+
+// shared holds the inputs every run of a benchmark reuses. They take seconds
+// to build and a benchmark function is called several times per run (once
+// with b.N = 1, then with the real b.N, times -count), and the two sides of
+// each comparison must read the very same input; so they are built once,
+// on first use, and TestMain removes them.
+var shared *fixtures
+
+func TestMain(m *testing.M) {
+	root, err := os.MkdirTemp("", "berth-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	shared = newFixtures(root)
+	code := m.Run()
+	shared.close()
+	os.Exit(code)
+}
+
+type fixtures struct {
+	root  string
+	layer func() (unpackInput, error)
+	pull  func() (pullInput, error)
+	reg   *registry // started by pull, stopped by close
+}
+
+type unpackInput struct {
+	path string
+	size int64
+}
+
+type pullInput struct {
+	ref        string // host/repo:tag
+	user, pass string
+	size       int64 // manifest, config and compressed layers
+}
+
+func newFixtures(root string) *fixtures {
+	f := &fixtures{root: root}
+	f.layer = sync.OnceValues(f.buildUnpackInput)
+	f.pull = sync.OnceValues(f.buildPullInput)
+	return f
+}
+
+// close runs once every benchmark has returned.
+func (f *fixtures) close() {
+	if f.reg != nil {
+		f.reg.stop()
+	}
+	os.RemoveAll(f.root)
+}
+
+func needRoot(b *testing.B) {
+	b.Helper()
+	if os.Geteuid() != 0 {
+		b.Skip("needs root: unpacking sets owners, as the image store does")
+	}
+}
+
+// needTool returns the path of an external program a benchmark compares
+// against; without it the comparison cannot be made, so the benchmark is
+// skipped with what to install.
+func needTool(b *testing.B, prog, pkg string) string {
+	b.Helper()
+	p, err := exec.LookPath(prog)
+	if err != nil {
+		b.Skipf("%s is not installed (apt-get install %s): %v", prog, pkg, err)
+	}
+	return p
+}
+
+// needRegistry skips a pull benchmark on a machine without the programs
+// that serve its image.
+func needRegistry(b *testing.B) {
+	b.Helper()
+	needTool(b, "docker-registry", "docker-registry")
+	needTool(b, "htpasswd", "apache2-utils")
+}
+
+// BenchmarkUnpack is berth's extractor on a plain layer tar: the work of
+// `berth pull` once a layer is downloaded and decompressed, without the
+// final syncfs (tar does not sync either).
+func BenchmarkUnpack(b *testing.B) {
+	needRoot(b)
+	in, err := shared.layer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	benchUnpack(b, in, func(dst string) error {
+		f, err := os.Open(in.path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return image.Extract(ctx, bufio.NewReaderSize(f, 1<<20), dst)
+	})
+}
+
+// BenchmarkUnpackTar is the baseline for BenchmarkUnpack: GNU tar, which as
+// root also restores owners, modes and times.
+func BenchmarkUnpackTar(b *testing.B) {
+	needRoot(b)
+	bin := needTool(b, "tar", "tar")
+	in, err := shared.layer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchUnpack(b, in, func(dst string) error {
+		out, err := exec.Command(bin, "-xf", in.path, "-C", dst).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("tar -xf: %w: %s", err, out)
+		}
+		return nil
+	})
+}
+
+// benchUnpack times unpack into a fresh directory per iteration. Removing
+// the previous one is not timed: it is neither side's work, and left in
+// place 100 MB per iteration would pile up in the page cache and on disk.
+func benchUnpack(b *testing.B, in unpackInput, unpack func(dst string) error) {
+	out := b.TempDir()
+	b.SetBytes(in.size)
+	b.ResetTimer()
+	prev := ""
+	for i := range b.N {
+		b.StopTimer()
+		if prev != "" {
+			if err := os.RemoveAll(prev); err != nil {
+				b.Fatal(err)
+			}
+		}
+		dst := filepath.Join(out, fmt.Sprint(i))
+		if err := os.Mkdir(dst, 0o700); err != nil {
+			b.Fatal(err)
+		}
+		prev = dst
+		b.StartTimer()
+		if err := unpack(dst); err != nil {
+			b.Fatalf("unpacking %s: %v", in.path, err)
+		}
+	}
+	b.StopTimer()
+	if err := checkUnpacked(prev); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// checkUnpacked guards the figures against a side that silently did
+// nothing.
+func checkUnpacked(dir string) error {
+	files := 0
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files++
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("checking the unpacked layer: %w", err)
+	}
+	if files < 1000 {
+		return fmt.Errorf("checking the unpacked layer: only %d files in %s", files, dir)
+	}
+	return nil
+}
+
+// BenchmarkPull is `berth pull` of a 5-layer, 224 MB image from a real
+// registry on loopback into an empty store: download, digest checks,
+// decompression, unpacking and the syncs that make the store crash-safe.
+func BenchmarkPull(b *testing.B) {
+	needRoot(b)
+	needRegistry(b)
+	in, err := shared.pull()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	keys := keychain{in.user, in.pass}
+	out := b.TempDir()
+	b.SetBytes(in.size)
+	b.ResetTimer()
+	var img *image.Image
+	prev := ""
+	for i := range b.N {
+		b.StopTimer()
+		if prev != "" {
+			if err := os.RemoveAll(prev); err != nil {
+				b.Fatal(err)
+			}
+		}
+		prev = filepath.Join(out, fmt.Sprint(i))
+		s, err := image.Open(prev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if img, err = s.Pull(ctx, in.ref, image.PullOptions{Keychain: keys}); err != nil {
+			b.Fatalf("pulling %s: %v", in.ref, err)
+		}
+	}
+	b.StopTimer()
+	if len(img.Layers) != pullLayers {
+		b.Fatalf("pulled %d layers, want %d", len(img.Layers), pullLayers)
+	}
+}
+
+// BenchmarkPullSkopeo is the baseline for BenchmarkPull: skopeo copies the
+// same image into a directory. It downloads and checks digests but unpacks
+// nothing, so berth matching it means unpacking is hidden behind the
+// download.
+func BenchmarkPullSkopeo(b *testing.B) {
+	needRoot(b)
+	needRegistry(b)
+	bin := needTool(b, "skopeo", "skopeo")
+	in, err := shared.pull()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := b.TempDir()
+	b.SetBytes(in.size)
+	b.ResetTimer()
+	prev := ""
+	for i := range b.N {
+		b.StopTimer()
+		if prev != "" {
+			if err := os.RemoveAll(prev); err != nil {
+				b.Fatal(err)
+			}
+		}
+		prev = filepath.Join(out, fmt.Sprint(i))
+		b.StartTimer()
+		// --insecure-policy: the signature policy is not what is measured,
+		// and the machine's /etc/containers/policy.json may be missing.
+		cmd := exec.Command(bin, "--insecure-policy", "copy", "--quiet",
+			"--src-tls-verify=false", "--src-creds", in.user+":"+in.pass,
+			"docker://"+in.ref, "dir:"+prev)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("skopeo copy: %v: %s", err, out)
+		}
+	}
+	b.StopTimer()
+	entries, err := os.ReadDir(prev)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The layers, the config, manifest.json and the version file.
+	if len(entries) != pullLayers+3 {
+		b.Fatalf("skopeo wrote %d files, want %d", len(entries), pullLayers+3)
+	}
+}
+
+// buildUnpackInput writes the layer BenchmarkUnpack extracts.
+func (f *fixtures) buildUnpackInput() (unpackInput, error) {
+	p := filepath.Join(f.root, "layer.tar")
+	// A fixed seed: every run, and both sides, unpack the same tree.
+	if err := writeLayerFile(p, mrand.New(mrand.NewChaCha8([32]byte{1})), unpackLayerBytes); err != nil {
+		return unpackInput{}, fmt.Errorf("building the unpack benchmark's layer: %w", err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		return unpackInput{}, err
+	}
+	return unpackInput{path: p, size: fi.Size()}, nil
+}
+
+func writeLayerFile(p string, rng *mrand.Rand, budget int64) (err error) {
+	file, err := os.Create(p)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := file.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	w := bufio.NewWriterSize(file, 1<<20)
+	if err := writeLayer(w, rng, budget); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// writeLayer writes a layer tar shaped like a distribution's: a tree of
+// directories up to 5 deep; many small files, some medium, a few of several
+// megabytes (about 1,900 files for 100 MiB); symlinks, relative and absolute,
+// some dangling; a few owners and modes. File contents are random, so that
+// neither gzip nor the filesystem can make them cheaper than real data.
+func writeLayer(w io.Writer, rng *mrand.Rand, budget int64) error {
+	tw := tar.NewWriter(w)
+	mtime := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	header := func(h *tar.Header) error {
+		h.ModTime = mtime
+		if rng.IntN(20) == 0 {
+			h.Uid, h.Gid = 1000, 1000
+		}
+		return tw.WriteHeader(h)
+	}
+
+	// Directories: each under a random earlier one, parents first.
+	dirs := []string{"usr", "etc", "var", "opt"}
+	for _, d := range dirs {
+		if err := header(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+			return err
+		}
+	}
+	nDirs := int(budget / (400 << 10))
+	for i := range nDirs {
+		parent := dirs[rng.IntN(len(dirs))]
+		if strings.Count(parent, "/") >= 4 {
+			parent = dirs[rng.IntN(4)]
+		}
+		d := fmt.Sprintf("%s/d%04d", parent, i)
+		dirs = append(dirs, d)
+		if err := header(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+			return err
+		}
+	}
+
+	// Files until the budget is spent. Sizes are log-uniform within three
+	// bands: 90% from 1 to 16 KB, 9% up to 512 KB, 1% up to 8 MB.
+	var files []string
+	buf := make([]byte, 8<<20)
+	for written := int64(0); written < budget; {
+		lo, hi := 1<<10, 16<<10
+		switch n := rng.IntN(100); {
+		case n == 0:
+			lo, hi = 512<<10, 8<<20
+		case n < 10:
+			lo, hi = 16<<10, 512<<10
+		}
+		size := int64(float64(lo) * math.Pow(float64(hi)/float64(lo), rng.Float64()))
+		mode := int64(0o644)
+		if rng.IntN(10) == 0 {
+			mode = 0o755
+		}
+		name := fmt.Sprintf("%s/f%05d", dirs[rng.IntN(len(dirs))], len(files))
+		if err := header(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: mode, Size: size}); err != nil {
+			return err
+		}
+		content := buf[:size]
+		fillRandom(rng, content)
+		if _, err := tw.Write(content); err != nil {
+			return err
+		}
+		files = append(files, name)
+		written += size
+	}
+
+	// Symlinks, one for every 12 files, as /usr/lib and /etc/alternatives
+	// have.
+	for i := range len(files) / 12 {
+		name := fmt.Sprintf("%s/l%04d", dirs[rng.IntN(len(dirs))], i)
+		target := files[rng.IntN(len(files))]
+		switch rng.IntN(4) {
+		case 0:
+			target = "/" + target
+		case 1:
+			target = "/nonexistent/" + target
+		default:
+			rel, err := filepath.Rel(path.Dir(name), target)
+			if err != nil {
+				return err
+			}
+			target = rel
+		}
+		if err := header(&tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target, Mode: 0o777}); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+func fillRandom(rng *mrand.Rand, p []byte) {
+	for i := 0; i+8 <= len(p); i += 8 {
+		v := rng.Uint64()
+		p[i], p[i+1], p[i+2], p[i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+		p[i+4], p[i+5], p[i+6], p[i+7] = byte(v>>32), byte(v>>40), byte(v>>48), byte(v>>56)
+	}
+	for i := len(p) &^ 7; i < len(p); i++ {
+		p[i] = byte(rng.Uint64())
+	}
+}
+
+// buildPullInput builds the pull benchmarks' image, starts the registry and
+// pushes the image to it.
+func (f *fixtures) buildPullInput() (pullInput, error) {
+	var layers []v1.Layer
+	for i := range pullLayers {
+		p := filepath.Join(f.root, fmt.Sprintf("pull-layer%d.tar.gz", i))
+		if err := writeGzipLayer(p, mrand.New(mrand.NewChaCha8([32]byte{2, byte(i)})), pullLayerBytes); err != nil {
+			return pullInput{}, fmt.Errorf("building layer %d of the pull benchmark's image: %w", i, err)
+		}
+		l, err := tarball.LayerFromFile(p)
+		if err != nil {
+			return pullInput{}, fmt.Errorf("building layer %d of the pull benchmark's image: %w", i, err)
+		}
+		layers = append(layers, l)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		return pullInput{}, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return pullInput{}, err
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
+	cfg.Config.Cmd = []string{"/bin/true"}
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		return pullInput{}, err
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return pullInput{}, err
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		return pullInput{}, err
+	}
+	size := int64(len(raw)) + m.Config.Size
+	for _, l := range m.Layers {
+		size += l.Size
+	}
+
+	reg, err := startRegistry(filepath.Join(f.root, "registry"))
+	if err != nil {
+		return pullInput{}, err
+	}
+	f.reg = reg
+	ref := reg.host + "/bench/app:1"
+	tag, err := name.NewTag(ref, name.Insecure)
+	if err != nil {
+		return pullInput{}, err
+	}
+	if err := remote.Write(tag, img, remote.WithAuth(&authn.Basic{Username: reg.user, Password: reg.pass})); err != nil {
+		return pullInput{}, fmt.Errorf("pushing %s: %w", ref, err)
+	}
+	return pullInput{ref: ref, user: reg.user, pass: reg.pass, size: size}, nil
+}
+
+// writeGzipLayer writes a layer as a registry serves it. BestSpeed: the
+// content is random, no level finds anything to shrink, and level 1 gives
+// up fastest.
+func writeGzipLayer(p string, rng *mrand.Rand, budget int64) (err error) {
+	file, err := os.Create(p)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := file.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	bw := bufio.NewWriterSize(file, 1<<20)
+	zw, err := gzip.NewWriterLevel(bw, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
+	if err := writeLayer(zw, rng, budget); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// keychain gives the registry's account, as ~/.docker/config.json would.
+type keychain struct{ user, pass string }
+
+func (k keychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return &authn.Basic{Username: k.user, Password: k.pass}, nil
+}
+
+// registry is Debian's docker-registry (the CNCF distribution server)
+// serving from a directory on a loopback port, with basic auth. This is
+// tests/registry_test.go's startRegistry, reduced to what the benchmarks
+// need: a test file of another package cannot be imported.
+type registry struct {
+	host, user, pass string
+	cmd              *exec.Cmd
+	exited           chan struct{}
+}
+
+func startRegistry(dir string) (*registry, error) {
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		return nil, fmt.Errorf("docker-registry is not installed (apt-get install docker-registry): %w", err)
+	}
+	htpasswd, err := exec.LookPath("htpasswd")
+	if err != nil {
+		return nil, fmt.Errorf("htpasswd is not installed (apt-get install apache2-utils): %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	secret := make([]byte, 16)
+	rand.Read(secret)
+	r := &registry{user: "berth", pass: hex.EncodeToString(secret[:8])}
+	// The registry reads bcrypt entries only (-B).
+	entry, err := exec.Command(htpasswd, "-Bbn", r.user, r.pass).Output()
+	if err != nil {
+		return nil, fmt.Errorf("generating htpasswd entry: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "htpasswd"), entry, 0o600); err != nil {
+		return nil, err
+	}
+	// The kernel picks a free port, released for the registry to bind; a
+	// race with another process is unlikely enough for a benchmark, and
+	// fails it clearly.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r.host = l.Addr().String()
+	l.Close()
+	// Warnings only and no access log: the registry's logging is not
+	// what the benchmarks measure.
+	config := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: %s
+  secret: %s
+auth:
+  htpasswd:
+    realm: berth-bench
+    path: %s
+`, filepath.Join(dir, "storage"), r.host, hex.EncodeToString(secret), filepath.Join(dir, "htpasswd"))
+	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(config), 0o600); err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "registry.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	r.cmd = exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
+	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
+	// Killed by the kernel if the benchmark binary dies before TestMain
+	// can stop it.
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := r.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("running docker-registry: %w", err)
+	}
+	r.exited = make(chan struct{})
+	go func() {
+		r.cmd.Wait()
+		close(r.exited)
+	}()
+
+	client := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-r.exited:
+			log, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
+			return nil, fmt.Errorf("docker-registry exited at start: %s", log)
+		default:
+		}
+		resp, err := client.Get("http://" + r.host + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusUnauthorized {
+				return r, nil
+			}
+			err = errors.New(resp.Status)
+		}
+		if time.Now().After(deadline) {
+			r.stop()
+			return nil, fmt.Errorf("docker-registry at %s not ready after 20s: %w", r.host, err)
+		}
+	}
+}
+
+func (r *registry) stop() {
+	r.cmd.Process.Kill()
+	<-r.exited
+}
