@@ -126,19 +126,29 @@ func (s *Store) loadDocker(ctx context.Context, archive string, o putOptions) ([
 		if err != nil {
 			return loaded, fmt.Errorf("loading %v: %w", desc.RepoTags, err)
 		}
-		if len(keys) == 0 {
-			id, err := img.ConfigName()
-			if err != nil {
-				return loaded, err
-			}
-			keys = []string{id.String()}
-		}
-		if _, err := s.put(ctx, keys, img, o); err != nil {
-			return loaded, fmt.Errorf("loading %s: %w", keys[0], err)
-		}
+		keys, err = s.putLoaded(ctx, keys, img, o)
 		loaded = append(loaded, keys...)
+		if err != nil {
+			return loaded, err
+		}
 	}
 	return loaded, nil
+}
+
+// putLoaded stores an image of an archive under keys, or under its ID when
+// the archive gives it no name, and returns the names it is stored under.
+func (s *Store) putLoaded(ctx context.Context, keys []string, img v1.Image, o putOptions) ([]string, error) {
+	if len(keys) == 0 {
+		id, err := img.ConfigName()
+		if err != nil {
+			return nil, fmt.Errorf("loading an untagged image: %w", err)
+		}
+		keys = []string{id.String()}
+	}
+	if _, err := s.put(ctx, keys, img, o); err != nil {
+		return nil, fmt.Errorf("loading %s: %w", keys[0], err)
+	}
+	return keys, nil
 }
 
 func (s *Store) loadOCI(ctx context.Context, archive, dir string, o putOptions) ([]string, error) {
@@ -186,17 +196,12 @@ func (s *Store) loadOCI(ctx context.Context, archive, dir string, o putOptions) 
 			if keys, err = keysFor([]string{ref}); err != nil {
 				return loaded, err
 			}
-		} else {
-			id, err := img.ConfigName()
-			if err != nil {
-				return loaded, err
-			}
-			keys = []string{id.String()}
 		}
-		if _, err := s.put(ctx, keys, img, o); err != nil {
-			return loaded, fmt.Errorf("loading %s: %w", keys[0], err)
-		}
+		keys, err = s.putLoaded(ctx, keys, img, o)
 		loaded = append(loaded, keys...)
+		if err != nil {
+			return loaded, err
+		}
 	}
 	if len(loaded) == 0 {
 		return nil, errors.New("loading images: the OCI layout holds no image")
