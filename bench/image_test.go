@@ -301,7 +301,7 @@ func BenchmarkPullSkopeo(b *testing.B) {
 func (f *fixtures) buildUnpackInput() (unpackInput, error) {
 	p := filepath.Join(f.root, "layer.tar")
 	// A fixed seed: every run, and both sides, unpack the same tree.
-	if err := writeLayerFile(p, mrand.New(mrand.NewChaCha8([32]byte{1})), unpackLayerBytes); err != nil {
+	if err := writeLayerFile(p, mrand.New(mrand.NewChaCha8([32]byte{1})), unpackLayerBytes, false); err != nil {
 		return unpackInput{}, fmt.Errorf("building the unpack benchmark's layer: %w", err)
 	}
 	fi, err := os.Stat(p)
@@ -311,7 +311,10 @@ func (f *fixtures) buildUnpackInput() (unpackInput, error) {
 	return unpackInput{path: p, size: fi.Size()}, nil
 }
 
-func writeLayerFile(p string, rng *mrand.Rand, budget int64) (err error) {
+// writeLayerFile writes a generated layer to p, gzipped as a registry
+// serves it, or as a plain tar. BestSpeed: the content is random, no level
+// finds anything to shrink, and level 1 gives up fastest.
+func writeLayerFile(p string, rng *mrand.Rand, budget int64, gzipped bool) (err error) {
 	file, err := os.Create(p)
 	if err != nil {
 		return err
@@ -321,11 +324,24 @@ func writeLayerFile(p string, rng *mrand.Rand, budget int64) (err error) {
 			err = cerr
 		}
 	}()
-	w := bufio.NewWriterSize(file, 1<<20)
+	bw := bufio.NewWriterSize(file, 1<<20)
+	var w io.Writer = bw
+	var zw *gzip.Writer
+	if gzipped {
+		if zw, err = gzip.NewWriterLevel(bw, gzip.BestSpeed); err != nil {
+			return err
+		}
+		w = zw
+	}
 	if err := writeLayer(w, rng, budget); err != nil {
 		return err
 	}
-	return w.Flush()
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
 }
 
 // writeLayer writes a layer tar shaped like a distribution's: a tree of
@@ -435,7 +451,7 @@ func (f *fixtures) buildPullInput() (pullInput, error) {
 	var layers []v1.Layer
 	for i := range pullLayers {
 		p := filepath.Join(f.root, fmt.Sprintf("pull-layer%d.tar.gz", i))
-		if err := writeGzipLayer(p, mrand.New(mrand.NewChaCha8([32]byte{2, byte(i)})), pullLayerBytes); err != nil {
+		if err := writeLayerFile(p, mrand.New(mrand.NewChaCha8([32]byte{2, byte(i)})), pullLayerBytes, true); err != nil {
 			return pullInput{}, fmt.Errorf("building layer %d of the pull benchmark's image: %w", i, err)
 		}
 		l, err := tarball.LayerFromFile(p)
@@ -485,33 +501,6 @@ func (f *fixtures) buildPullInput() (pullInput, error) {
 		return pullInput{}, fmt.Errorf("pushing %s: %w", ref, err)
 	}
 	return pullInput{ref: ref, user: reg.user, pass: reg.pass, size: size}, nil
-}
-
-// writeGzipLayer writes a layer as a registry serves it. BestSpeed: the
-// content is random, no level finds anything to shrink, and level 1 gives
-// up fastest.
-func writeGzipLayer(p string, rng *mrand.Rand, budget int64) (err error) {
-	file, err := os.Create(p)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := file.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	bw := bufio.NewWriterSize(file, 1<<20)
-	zw, err := gzip.NewWriterLevel(bw, gzip.BestSpeed)
-	if err != nil {
-		return err
-	}
-	if err := writeLayer(zw, rng, budget); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	return bw.Flush()
 }
 
 // keychain gives the registry's account, as ~/.docker/config.json would.
