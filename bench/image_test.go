@@ -8,15 +8,10 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	mrand "math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -24,7 +19,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -37,6 +31,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/berth-dev/berth/runtime/image"
+
+	"github.com/berth-dev/berth/tests/registrytest"
 )
 
 const (
@@ -68,7 +64,7 @@ type fixtures struct {
 	root  string
 	layer func() (unpackInput, error)
 	pull  func() (pullInput, error)
-	reg   *registry // started by pull, stopped by close
+	reg   *registrytest.Registry // started by pull, stopped by close
 }
 
 type unpackInput struct {
@@ -92,7 +88,7 @@ func newFixtures(root string) *fixtures {
 // close runs once every benchmark has returned.
 func (f *fixtures) close() {
 	if f.reg != nil {
-		f.reg.stop()
+		f.reg.Stop()
 	}
 	os.RemoveAll(f.root)
 }
@@ -492,15 +488,15 @@ func (f *fixtures) buildPullInput() (pullInput, error) {
 		return pullInput{}, err
 	}
 	f.reg = reg
-	ref := reg.host + "/bench/app:1"
+	ref := reg.Host + "/bench/app:1"
 	tag, err := name.NewTag(ref, name.Insecure)
 	if err != nil {
 		return pullInput{}, err
 	}
-	if err := remote.Write(tag, img, remote.WithAuth(&authn.Basic{Username: reg.user, Password: reg.pass})); err != nil {
+	if err := remote.Write(tag, img, remote.WithAuth(&authn.Basic{Username: reg.User, Password: reg.Pass})); err != nil {
 		return pullInput{}, fmt.Errorf("pushing %s: %w", ref, err)
 	}
-	return pullInput{ref: ref, user: reg.user, pass: reg.pass, size: size}, nil
+	return pullInput{ref: ref, user: reg.User, pass: reg.Pass, size: size}, nil
 }
 
 // keychain gives the registry's account, as ~/.docker/config.json would.
@@ -510,17 +506,9 @@ func (k keychain) Resolve(authn.Resource) (authn.Authenticator, error) {
 	return &authn.Basic{Username: k.user, Password: k.pass}, nil
 }
 
-// registry is Debian's docker-registry (the CNCF distribution server)
-// serving from a directory on a loopback port, with basic auth. This is
-// tests/registry_test.go's startRegistry, reduced to what the benchmarks
-// need: a test file of another package cannot be imported.
-type registry struct {
-	host, user, pass string
-	cmd              *exec.Cmd
-	exited           chan struct{}
-}
-
-func startRegistry(dir string) (*registry, error) {
+// startRegistry runs Debian's docker-registry on a loopback port, serving
+// from dir, with basic auth.
+func startRegistry(dir string) (*registrytest.Registry, error) {
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		return nil, fmt.Errorf("docker-registry is not installed (apt-get install docker-registry): %w", err)
@@ -529,96 +517,5 @@ func startRegistry(dir string) (*registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("htpasswd is not installed (apt-get install apache2-utils): %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	secret := make([]byte, 16)
-	rand.Read(secret)
-	r := &registry{user: "berth", pass: hex.EncodeToString(secret[:8])}
-	// The registry reads bcrypt entries only (-B).
-	entry, err := exec.Command(htpasswd, "-Bbn", r.user, r.pass).Output()
-	if err != nil {
-		return nil, fmt.Errorf("generating htpasswd entry: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "htpasswd"), entry, 0o600); err != nil {
-		return nil, err
-	}
-	// The kernel picks a free port, released for the registry to bind; a
-	// race with another process is unlikely enough for a benchmark, and
-	// fails it clearly.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	r.host = l.Addr().String()
-	l.Close()
-	// Warnings only and no access log: the registry's logging is not
-	// what the benchmarks measure.
-	config := fmt.Sprintf(`version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: %s
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: %s
-  secret: %s
-auth:
-  htpasswd:
-    realm: berth-bench
-    path: %s
-`, filepath.Join(dir, "storage"), r.host, hex.EncodeToString(secret), filepath.Join(dir, "htpasswd"))
-	if err := os.WriteFile(filepath.Join(dir, "config.yml"), []byte(config), 0o600); err != nil {
-		return nil, err
-	}
-	logFile, err := os.Create(filepath.Join(dir, "registry.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	r.cmd = exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
-	r.cmd.Stdout, r.cmd.Stderr = logFile, logFile
-	// Killed by the kernel if the benchmark binary dies before TestMain
-	// can stop it.
-	r.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := r.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("running docker-registry: %w", err)
-	}
-	r.exited = make(chan struct{})
-	go func() {
-		r.cmd.Wait()
-		close(r.exited)
-	}()
-
-	client := &http.Client{Timeout: time.Second}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		select {
-		case <-r.exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
-			return nil, fmt.Errorf("docker-registry exited at start: %s", log)
-		default:
-		}
-		resp, err := client.Get("http://" + r.host + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				return r, nil
-			}
-			err = errors.New(resp.Status)
-		}
-		if time.Now().After(deadline) {
-			r.stop()
-			return nil, fmt.Errorf("docker-registry at %s not ready after 20s: %w", r.host, err)
-		}
-	}
-}
-
-func (r *registry) stop() {
-	r.cmd.Process.Kill()
-	<-r.exited
+	return registrytest.Start(bin, htpasswd, dir)
 }

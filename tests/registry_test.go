@@ -3,13 +3,9 @@ package tests
 import (
 	"archive/tar"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,9 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/containerd/errdefs"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -32,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/berth-dev/berth/runtime/image"
+	"github.com/berth-dev/berth/tests/registrytest"
 )
 
 // These tests pull from Debian's docker-registry (the CNCF distribution
@@ -72,170 +67,20 @@ func startRegistry(t testing.TB) (host, user, pass string) {
 	t.Helper()
 	bin := needTool(t, "docker-registry", "docker-registry")
 	htpasswd := needTool(t, "htpasswd", "apache2-utils")
-
-	// Registered before the process is started, so removed after it is
-	// killed (cleanups run last-in first-out).
+	// Registered before the server starts, so removed after it is killed
+	// (cleanups run last-in first-out).
 	dir := t.TempDir()
-	user, pass = "berth", randomHex(t, 12)
-	// The registry only reads bcrypt entries; -B is bcrypt, -n prints
-	// the entry instead of editing a file.
-	entry, err := exec.Command(htpasswd, "-Bbn", user, pass).Output()
+	r, err := registrytest.Start(bin, htpasswd, dir)
 	if err != nil {
-		t.Fatalf("generating htpasswd entry: %v", commandError(err))
-	}
-	if err := os.WriteFile(filepath.Join(dir, "htpasswd"), entry, 0o600); err != nil {
-		t.Fatalf("writing htpasswd: %v", err)
-	}
-
-	// The port is chosen by the kernel, then released for the registry to
-	// bind: another process can take it in between, so a failed bind is
-	// tried again on a new port.
-	for attempt := 1; ; attempt++ {
-		host, err = launchRegistry(t, bin, dir)
-		if err == nil {
-			return host, user, pass
-		}
-		if attempt == 3 || !errors.Is(err, errPortTaken) {
-			t.Fatalf("starting docker-registry: %v", err)
-		}
-	}
-}
-
-var errPortTaken = errors.New("port taken")
-
-// launchRegistry starts one registry process on a fresh port and waits until
-// it answers.
-func launchRegistry(t testing.TB, bin, dir string) (string, error) {
-	t.Helper()
-	port, err := freePort()
-	if err != nil {
-		return "", err
-	}
-	host := fmt.Sprintf("127.0.0.1:%d", port)
-	storage := filepath.Join(dir, fmt.Sprintf("storage-%d", port))
-	config := filepath.Join(dir, fmt.Sprintf("config-%d.yml", port))
-	logPath := filepath.Join(dir, fmt.Sprintf("registry-%d.log", port))
-	// Upload purging and the storage health check are background jobs that
-	// only add noise to a short-lived test server.
-	yml := fmt.Sprintf(`version: 0.1
-log:
-  level: info
-  formatter: text
-storage:
-  filesystem:
-    rootdirectory: %s
-  maintenance:
-    uploadpurging:
-      enabled: false
-http:
-  addr: %s
-  secret: %s
-auth:
-  htpasswd:
-    realm: berth-test
-    path: %s
-`, storage, host, randomHex(t, 16), filepath.Join(dir, "htpasswd"))
-	if err := os.WriteFile(config, []byte(yml), 0o600); err != nil {
-		return "", fmt.Errorf("writing registry config: %w", err)
-	}
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return "", fmt.Errorf("creating registry log: %w", err)
-	}
-	defer logFile.Close() // the child has its own descriptor
-
-	cmd := exec.Command(bin, "serve", config)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// If the test binary dies without running its cleanups (a panic, a
-	// timeout), the kernel kills the registry instead of leaving it bound
-	// to the port.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("running %s: %w", bin, err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	stop := func() {
-		cmd.Process.Kill()
-		<-exited
-	}
-
-	// Up means answering /v2/ with 401: the server is listening and auth is
-	// configured.
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(logPath)
-			if strings.Contains(string(log), "address already in use") {
-				return "", fmt.Errorf("%s: %w", host, errPortTaken)
-			}
-			return "", fmt.Errorf("docker-registry exited (%v); its log:\n%s", waitErr, tail(log, 2000))
-		default:
-		}
-		resp, err := client.Get("http://" + host + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusUnauthorized {
-				break
-			}
-			stop()
-			return "", fmt.Errorf("docker-registry at %s answered /v2/ with %s, want 401: is auth configured?", host, resp.Status)
-		}
-		if time.Now().After(deadline) {
-			stop()
-			log, _ := os.ReadFile(logPath)
-			return "", fmt.Errorf("docker-registry at %s did not answer within 20s (%v); its log:\n%s", host, err, tail(log, 2000))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			log, _ := os.ReadFile(logPath)
-			t.Logf("docker-registry log (end):\n%s", tail(log, 4000))
-		}
-	})
-	return host, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func randomHex(t testing.TB, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
-	return hex.EncodeToString(b)
-}
-
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}
-
-// commandError adds what a failed command printed on stderr.
-func commandError(err error) error {
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
-		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
-	}
-	return err
+	t.Cleanup(func() {
+		r.Stop()
+		if t.Failed() {
+			t.Logf("docker-registry log (end):\n%s", r.Log(4000))
+		}
+	})
+	return r.Host, r.User, r.Pass
 }
 
 // keychain answers every registry with one account, as a user's
