@@ -158,12 +158,28 @@ func BenchmarkUnpackTar(b *testing.B) {
 	})
 }
 
-// benchUnpack times unpack into a fresh directory per iteration. Removing
-// the previous one is not timed: it is neither side's work, and left in
-// place 100 MB per iteration would pile up in the page cache and on disk.
+// benchUnpack times unpack into a fresh directory per iteration.
 func benchUnpack(b *testing.B, in unpackInput, unpack func(dst string) error) {
+	mkdir := func(dst string) error { return os.Mkdir(dst, 0o700) }
+	last := benchFresh(b, in.size, mkdir, func(dst string) error {
+		if err := unpack(dst); err != nil {
+			return fmt.Errorf("unpacking %s: %w", in.path, err)
+		}
+		return nil
+	})
+	if err := checkUnpacked(last); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// benchFresh times run b.N times, each writing to a fresh path under a
+// temporary directory, and returns the last path. setup (may be nil)
+// prepares the path untimed. Removing the previous iteration's output is not
+// timed either: it is no side's work, and left in place hundreds of MB per
+// iteration would pile up in the page cache and on disk.
+func benchFresh(b *testing.B, size int64, setup, run func(dst string) error) string {
 	out := b.TempDir()
-	b.SetBytes(in.size)
+	b.SetBytes(size)
 	b.ResetTimer()
 	prev := ""
 	for i := range b.N {
@@ -173,20 +189,19 @@ func benchUnpack(b *testing.B, in unpackInput, unpack func(dst string) error) {
 				b.Fatal(err)
 			}
 		}
-		dst := filepath.Join(out, fmt.Sprint(i))
-		if err := os.Mkdir(dst, 0o700); err != nil {
-			b.Fatal(err)
+		prev = filepath.Join(out, fmt.Sprint(i))
+		if setup != nil {
+			if err := setup(prev); err != nil {
+				b.Fatal(err)
+			}
 		}
-		prev = dst
 		b.StartTimer()
-		if err := unpack(dst); err != nil {
-			b.Fatalf("unpacking %s: %v", in.path, err)
+		if err := run(prev); err != nil {
+			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
-	if err := checkUnpacked(prev); err != nil {
-		b.Fatal(err)
-	}
+	return prev
 }
 
 // checkUnpacked guards the figures against a side that silently did
@@ -220,29 +235,18 @@ func BenchmarkPull(b *testing.B) {
 	}
 	ctx := context.Background()
 	keys := keychain{in.user, in.pass}
-	out := b.TempDir()
-	b.SetBytes(in.size)
-	b.ResetTimer()
+	var s *image.Store
 	var img *image.Image
-	prev := ""
-	for i := range b.N {
-		b.StopTimer()
-		if prev != "" {
-			if err := os.RemoveAll(prev); err != nil {
-				b.Fatal(err)
-			}
-		}
-		prev = filepath.Join(out, fmt.Sprint(i))
-		s, err := image.Open(prev)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		if img, err = s.Pull(ctx, in.ref, image.PullOptions{Keychain: keys}); err != nil {
-			b.Fatalf("pulling %s: %v", in.ref, err)
-		}
+	open := func(dst string) (err error) {
+		s, err = image.Open(dst)
+		return err
 	}
-	b.StopTimer()
+	benchFresh(b, in.size, open, func(string) (err error) {
+		if img, err = s.Pull(ctx, in.ref, image.PullOptions{Keychain: keys}); err != nil {
+			return fmt.Errorf("pulling %s: %w", in.ref, err)
+		}
+		return nil
+	})
 	if len(img.Layers) != pullLayers {
 		b.Fatalf("pulled %d layers, want %d", len(img.Layers), pullLayers)
 	}
@@ -260,30 +264,18 @@ func BenchmarkPullSkopeo(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	out := b.TempDir()
-	b.SetBytes(in.size)
-	b.ResetTimer()
-	prev := ""
-	for i := range b.N {
-		b.StopTimer()
-		if prev != "" {
-			if err := os.RemoveAll(prev); err != nil {
-				b.Fatal(err)
-			}
-		}
-		prev = filepath.Join(out, fmt.Sprint(i))
-		b.StartTimer()
+	last := benchFresh(b, in.size, nil, func(dst string) error {
 		// --insecure-policy: the signature policy is not what is measured,
 		// and the machine's /etc/containers/policy.json may be missing.
 		cmd := exec.Command(bin, "--insecure-policy", "copy", "--quiet",
 			"--src-tls-verify=false", "--src-creds", in.user+":"+in.pass,
-			"docker://"+in.ref, "dir:"+prev)
+			"docker://"+in.ref, "dir:"+dst)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			b.Fatalf("skopeo copy: %v: %s", err, out)
+			return fmt.Errorf("skopeo copy: %w: %s", err, out)
 		}
-	}
-	b.StopTimer()
-	entries, err := os.ReadDir(prev)
+		return nil
+	})
+	entries, err := os.ReadDir(last)
 	if err != nil {
 		b.Fatal(err)
 	}
