@@ -170,18 +170,13 @@ func (s *Store) put(ctx context.Context, keys []string, img v1.Image, o putOptio
 func (s *Store) putLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, o putOptions, tick func(int64)) (v1.Descriptor, error) {
 	if o.source == uncompressedBlobs {
 		desc := v1.Descriptor{MediaType: types.OCIUncompressedLayer, Digest: diffID}
-		blob := s.blobPath(diffID)
-		err := s.ensureLayer(ctx, diffID, func(ctx context.Context) (string, error) {
-			rc, err := l.Uncompressed()
-			if err != nil {
-				return "", fmt.Errorf("reading layer %s: %w", diffID, err)
-			}
-			defer rc.Close()
-			return blob, s.writeBlob(countingReader{rc, tick}, diffID)
+		err := s.ensureLayer(ctx, diffID, func(ctx context.Context) error {
+			return s.readLayer(ctx, l.Uncompressed, diffID, diffID, false, tick)
 		})
 		if err != nil {
 			return desc, err
 		}
+		blob := s.blobPath(diffID)
 		fi, err := os.Stat(blob)
 		if err != nil {
 			// Unpacked from another image's blob: keep this one's too, so
@@ -209,28 +204,32 @@ func (s *Store) putLayer(ctx context.Context, l v1.Layer, diffID v1.Hash, o putO
 	size, _ := l.Size()
 	mt, _ := l.MediaType()
 	desc := v1.Descriptor{MediaType: mt, Digest: digest, Size: size}
-	err = s.ensureLayer(ctx, diffID, func(ctx context.Context) (string, error) {
-		blob := s.blobPath(digest)
-		if _, err := os.Stat(blob); err == nil {
-			return blob, nil
+	err = s.ensureLayer(ctx, diffID, func(ctx context.Context) error {
+		// The registry client checks the blob's digest as it reads.
+		open, verified := l.Compressed, true
+		if _, err := os.Stat(s.blobPath(digest)); err == nil {
+			// The blob is here (its layer was pruned): unpack it again.
+			open = func() (io.ReadCloser, error) { return os.Open(s.blobPath(digest)) }
 		}
-		err := retry(ctx, o.retries, func() error { return s.fetchBlob(ctx, l, digest, tick) })
+		err := retry(ctx, o.retries, func() error { return s.readLayer(ctx, open, digest, diffID, verified, tick) })
 		if err != nil {
-			return "", fmt.Errorf("fetching layer %s: %w", digest, err)
+			return fmt.Errorf("fetching layer %s: %w", digest, err)
 		}
-		return blob, nil
+		return nil
 	})
 	return desc, err
 }
 
-func (s *Store) fetchBlob(ctx context.Context, l v1.Layer, digest v1.Hash, tick func(int64)) error {
-	rc, err := l.Compressed()
+// readLayer opens a layer's blob and stores it with storeLayer, counting its
+// bytes for the progress report.
+func (s *Store) readLayer(ctx context.Context, open func() (io.ReadCloser, error), blob, diffID v1.Hash, verified bool, tick func(int64)) error {
+	rc, err := open()
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	var n atomic.Int64
-	err = s.writeBlob(countingReader{ctxReader{ctx, rc}, func(k int64) { n.Add(k); tick(k) }}, digest)
+	err = s.storeLayer(ctx, countingReader{ctxReader{ctx, rc}, func(k int64) { n.Add(k); tick(k) }}, blob, diffID, verified)
 	if err != nil {
 		tick(-n.Load()) // the bytes will come again
 		if strings.Contains(err.Error(), "error verifying") {

@@ -224,10 +224,10 @@ func (s *Store) hasLayer(diffID v1.Hash) bool {
 	return err == nil
 }
 
-// ensureLayer makes the layer with diffID available, calling fetch to obtain
-// its blob when it is not, once however many images and processes want it
-// at the same time.
-func (s *Store) ensureLayer(ctx context.Context, diffID v1.Hash, fetch func(ctx context.Context) (blob string, err error)) error {
+// ensureLayer makes the layer with diffID available, calling fetch to store
+// it (with storeLayer) when it is not, once however many images and
+// processes want it at the same time.
+func (s *Store) ensureLayer(ctx context.Context, diffID v1.Hash, fetch func(ctx context.Context) error) error {
 	if s.hasLayer(diffID) {
 		return nil
 	}
@@ -253,7 +253,7 @@ func (s *Store) ensureLayer(ctx context.Context, diffID v1.Hash, fetch func(ctx 
 	return f.err
 }
 
-func (s *Store) fetchLayer(ctx context.Context, diffID v1.Hash, fetch func(ctx context.Context) (string, error)) error {
+func (s *Store) fetchLayer(ctx context.Context, diffID v1.Hash, fetch func(ctx context.Context) error) error {
 	// Another berth process may be fetching the same layer.
 	unlock, err := lockFile(ctx, filepath.Join(s.root, "layers", diffID.Algorithm, "."+diffID.Hex+".lock"))
 	if err != nil {
@@ -263,45 +263,87 @@ func (s *Store) fetchLayer(ctx context.Context, diffID v1.Hash, fetch func(ctx c
 	if s.hasLayer(diffID) {
 		return nil
 	}
-	blob, err := fetch(ctx)
-	if err != nil {
-		return err
-	}
-	return s.unpack(ctx, blob, diffID)
+	return fetch(ctx)
 }
 
-// unpack extracts a stored blob (gzip, zstd or plain tar) into the layer
-// directory for diffID, verifying the diffID over the whole uncompressed
-// stream before the directory is renamed into place.
-func (s *Store) unpack(ctx context.Context, blob string, diffID v1.Hash) error {
-	f, err := os.Open(blob)
-	if err != nil {
-		return fmt.Errorf("opening layer blob: %w", err)
-	}
-	defer f.Close()
-	r, closeR, err := decompress(bufio.NewReaderSize(f, 1<<20))
-	if err != nil {
-		return fmt.Errorf("layer %s: %w", diffID, err)
-	}
-	defer closeR()
+// storeLayer reads a layer's blob from r once, as it arrives: it keeps the
+// blob under the digest blob (unless that blob is already stored) and, in
+// the same pass, decompresses it (gzip, zstd or none) and unpacks it. Both
+// digests are checked over the whole stream, and the filesystem synced,
+// before the blob and the layer directory are renamed into place; a failure
+// or a crash before that leaves nothing behind but the work directory,
+// which Open removes.
+//
+// verified says that r checks the blob's digest itself, as the registry
+// client's reader does (it fails at the end of a blob whose digest is
+// wrong): hashing it twice would only cost time.
+func (s *Store) storeLayer(ctx context.Context, r io.Reader, blob, diffID v1.Hash, verified bool) error {
 	dir, done, err := s.tempDir()
 	if err != nil {
 		return err
 	}
 	defer done()
+	root := filepath.Join(dir, "layer")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		return fmt.Errorf("creating work directory: %w", err)
+	}
+	var bw *blobWriter
+	if _, err := os.Stat(s.blobPath(blob)); err != nil {
+		f, err := os.OpenFile(filepath.Join(dir, "blob"), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err != nil {
+			return fmt.Errorf("writing blob: %w", err)
+		}
+		defer f.Close()
+		bw = &blobWriter{f: f}
+		if blob != diffID && !verified {
+			// A compressed blob; an uncompressed one is the diffID,
+			// checked below.
+			bw.h = newHasher(blob)
+		}
+		r = io.TeeReader(r, bw)
+	}
+	br := bufio.NewReaderSize(r, 1<<20)
+	dr, closeD, err := decompress(br)
+	if err != nil {
+		return fmt.Errorf("layer %s: %w", diffID, err)
+	}
+	defer closeD()
 	h := newHasher(diffID)
-	if err := Extract(ctx, io.TeeReader(r, h), dir); err != nil {
-		return fmt.Errorf("unpacking layer %s: %w", diffID, err)
+	xerr := Extract(ctx, io.TeeReader(dr, h), root)
+	if xerr != nil && ctx.Err() != nil {
+		return xerr
+	}
+	// What follows the compressed stream still belongs to the blob; and
+	// when the content is broken, the blob's digest says why first.
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return fmt.Errorf("reading layer %s: %w", blob, err)
+	}
+	if bw != nil {
+		if bw.err != nil {
+			return fmt.Errorf("writing blob %s: %w", blob, bw.err)
+		}
+		if bw.h != nil {
+			if got := bw.h.sum(); got != blob {
+				return fmt.Errorf("blob %s: %w: its content has digest %s", blob, errDigestMismatch, got)
+			}
+		}
+	}
+	if xerr != nil {
+		return fmt.Errorf("unpacking layer %s: %w", diffID, xerr)
 	}
 	if got := h.sum(); got != diffID {
 		return fmt.Errorf("layer %s: %w: its content has diffID %s", diffID, errDigestMismatch, got)
 	}
-	if err := syncTree(dir); err != nil {
+	if err := syncTree(root); err != nil {
 		return err
 	}
-	return commit(dir, s.layerPath(diffID))
+	if bw != nil {
+		if err := commit(bw.f.Name(), s.blobPath(blob)); err != nil {
+			return err
+		}
+	}
+	return commit(root, s.layerPath(diffID))
 }
-
 // decompress recognises gzip and zstd by their magic numbers; anything else
 // is taken as a plain tar.
 func decompress(r *bufio.Reader) (io.Reader, func(), error) {
@@ -322,6 +364,25 @@ func decompress(r *bufio.Reader) (io.Reader, func(), error) {
 	default:
 		return r, func() {}, nil
 	}
+}
+
+// blobWriter keeps a layer's blob while it is unpacked. A write error is
+// kept for later, not returned to the reader: the unpacking goes on to its
+// own end, and the disk's error is then what the caller hears.
+type blobWriter struct {
+	f   *os.File
+	h   *hasher // nil when the blob's digest is checked elsewhere
+	err error
+}
+
+func (w *blobWriter) Write(p []byte) (int, error) {
+	if w.err == nil {
+		_, w.err = w.f.Write(p)
+	}
+	if w.h != nil {
+		w.h.Write(p)
+	}
+	return len(p), nil
 }
 
 // index is the reference index, index.json.
