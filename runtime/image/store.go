@@ -344,6 +344,7 @@ func (s *Store) storeLayer(ctx context.Context, r io.Reader, blob, diffID v1.Has
 	}
 	return commit(root, s.layerPath(diffID))
 }
+
 // decompress recognises gzip and zstd by their magic numbers; anything else
 // is taken as a plain tar.
 func decompress(r *bufio.Reader) (io.Reader, func(), error) {

@@ -1,0 +1,348 @@
+package container
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	"golang.org/x/sys/unix"
+
+	// Device rules for the cgroup manager: without it libcontainer refuses
+	// a configuration that lists devices.
+	_ "github.com/opencontainers/cgroups/devices"
+	// nsenter's cgo constructor runs before the Go runtime in `berth init`
+	// and joins or creates the namespaces (see Init).
+	_ "github.com/opencontainers/runc/libcontainer/nsenter"
+
+	"github.com/berth-dev/berth/runtime/spec"
+)
+
+// Init turns this process into a container's init when libcontainer
+// re-executed the binary for it (`<binary> init`), and returns otherwise.
+// It must run before anything else in main — and in every test binary that
+// starts containers — because the process is by then inside the
+// container's namespaces, half set up, and must not run berth's own code.
+func Init() {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		libcontainer.Init() // never returns
+	}
+}
+
+// Runtime creates and finds containers.
+type Runtime struct {
+	root string // persistent state, one directory per container
+	run  string // libcontainer's state and the FIFOs, gone at reboot
+	// InitBinary is the minimal init `init: true` runs as PID 1: a static
+	// tini, as Docker's docker-init is.
+	initBinary string
+
+	mu      sync.Mutex
+	waiters map[string]*waiter // containers this process started
+}
+
+// Options configure a Runtime.
+type Options struct {
+	Root string // persistent state: BERTH_ROOT/containers
+	Run  string // runtime state: /run/berth
+	// InitBinary is the static init for `init: true`; found on the PATH
+	// as tini-static (Debian's tini package) when empty.
+	InitBinary string
+}
+
+// New opens the runtime's state directories, creating them.
+func New(o Options) (*Runtime, error) {
+	for _, d := range []string{o.Root, filepath.Join(o.Run, "runc"), filepath.Join(o.Run, "containers")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	return &Runtime{root: o.Root, run: o.Run, initBinary: o.InitBinary, waiters: map[string]*waiter{}}, nil
+}
+
+// Container is a created container.
+type Container struct {
+	ID   string
+	Spec spec.Container
+	rt   *Runtime
+	lc   *libcontainer.Container
+}
+
+// Exit is how a container's process ended.
+type Exit struct {
+	Code      int    `json:"code"`             // 128+signal when killed, as Docker reports it
+	Signal    string `json:"signal,omitempty"` // "SIGKILL"
+	OOMKilled bool   `json:"oomKilled,omitempty"`
+	// Missed says that no berth process saw the exit (it happened while
+	// none was watching): the code is then 255.
+	Missed     bool      `json:"missed,omitempty"`
+	FinishedAt time.Time `json:"finishedAt"`
+}
+
+// record is a container's persistent state, state.json.
+type record struct {
+	Spec      spec.Container `json:"spec"`
+	Pid       int            `json:"pid,omitempty"`
+	StartedAt time.Time      `json:"startedAt,omitzero"`
+	Exit      *Exit          `json:"exit,omitempty"`
+}
+
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+func (r *Runtime) dir(id string) string    { return filepath.Join(r.root, id) }
+func (r *Runtime) runDir(id string) string { return filepath.Join(r.run, "containers", id) }
+func (r *Runtime) lcRoot() string          { return filepath.Join(r.run, "runc") }
+
+// Create prepares a container: root filesystem, /etc files, libcontainer
+// state and cgroup. Nothing runs yet. On failure nothing is left behind.
+func (r *Runtime) Create(ctx context.Context, c spec.Container) (_ *Container, retErr error) {
+	if !validID.MatchString(c.ID) {
+		return nil, fmt.Errorf("%w: container id %q", errdefs.ErrInvalidArgument, c.ID)
+	}
+	dir := r.dir(c.ID)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("container %s: %w", c.Name, errdefs.ErrAlreadyExists)
+		}
+		return nil, fmt.Errorf("creating container %s: %w", c.Name, err)
+	}
+	defer func() {
+		if retErr != nil {
+			r.cleanup(c.ID)
+		}
+	}()
+	if err := os.Mkdir(r.runDir(c.ID), 0o700); err != nil {
+		return nil, fmt.Errorf("creating container %s: %w", c.Name, err)
+	}
+	rootfs, err := mountRootfs(dir, c.Layers)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	files, err := writeEtcFiles(dir, &c)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	initBin := ""
+	if c.Init {
+		if initBin, err = r.findInit(); err != nil {
+			return nil, fmt.Errorf("container %s: %w", c.Name, err)
+		}
+	}
+	s, err := ociSpec(&c, rootfs, files, "/berth/"+c.ID, initBin)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: c.ID, Spec: s})
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	cfg.Rlimits, err = rlimits(c.Ulimits)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	// The container outlives the process that starts it; its processes
+	// must not get a signal when that process exits.
+	cfg.ParentDeathSignal = 0
+	lc, err := libcontainer.Create(r.lcRoot(), c.ID, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	ct := &Container{ID: c.ID, Spec: c, rt: r, lc: lc}
+	if err := ct.save(&record{Spec: c}); err != nil {
+		lc.Destroy()
+		return nil, err
+	}
+	return ct, nil
+}
+
+// Load finds a container created earlier, by this process or another.
+func (r *Runtime) Load(ctx context.Context, id string) (*Container, error) {
+	if !validID.MatchString(id) {
+		return nil, fmt.Errorf("%w: container id %q", errdefs.ErrInvalidArgument, id)
+	}
+	rec, err := r.readRecord(id)
+	if err != nil {
+		return nil, err
+	}
+	lc, err := libcontainer.Load(r.lcRoot(), id)
+	if err != nil {
+		return nil, fmt.Errorf("loading container %s: %w", rec.Spec.Name, err)
+	}
+	return &Container{ID: id, Spec: rec.Spec, rt: r, lc: lc}, nil
+}
+
+// List returns the IDs of every container.
+func (r *Runtime) List(ctx context.Context) ([]string, error) {
+	entries, err := os.ReadDir(r.root)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() && validID.MatchString(e.Name()) {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
+func (r *Runtime) readRecord(id string) (*record, error) {
+	b, err := os.ReadFile(filepath.Join(r.dir(id), "state.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("container %s: %w", id, errdefs.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("container %s: reading its state: %w", id, err)
+	}
+	return &rec, nil
+}
+
+func (c *Container) save(rec *record) error {
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(c.rt.dir(c.ID), "state.json"), b, 0o600)
+}
+
+func (c *Container) update(change func(*record)) error {
+	rec, err := c.rt.readRecord(c.ID)
+	if err != nil {
+		return err
+	}
+	change(rec)
+	return c.save(rec)
+}
+
+// cleanup removes whatever Create made for id; it is also Delete's last
+// step.
+func (r *Runtime) cleanup(id string) error {
+	var errs []error
+	rootfs := filepath.Join(r.dir(id), "rootfs")
+	if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		errs = append(errs, fmt.Errorf("unmounting %s: %w", rootfs, err))
+	}
+	if lc, err := libcontainer.Load(r.lcRoot(), id); err == nil {
+		if err := lc.Destroy(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, d := range []string{r.runDir(id), r.dir(id)} {
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// findInit locates the static init binary for `init: true`.
+func (r *Runtime) findInit() (string, error) {
+	if r.initBinary != "" {
+		return r.initBinary, nil
+	}
+	for _, p := range []string{"/usr/bin/tini-static", "/usr/local/bin/tini-static", "/usr/libexec/docker/docker-init"} {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%w: init: true needs a static tini (Debian: apt-get install tini)", errdefs.ErrNotFound)
+}
+
+// mountRootfs mounts the container's root filesystem: the image layers,
+// read-only, under a writable directory of the container's own.
+func mountRootfs(dir string, layers []string) (string, error) {
+	rootfs := filepath.Join(dir, "rootfs")
+	upper, work := filepath.Join(dir, "upper"), filepath.Join(dir, "work")
+	for _, d := range []string{rootfs, upper, work} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return "", err
+		}
+	}
+	if len(layers) == 0 {
+		// An image without layers (FROM scratch and nothing added).
+		empty := filepath.Join(dir, "empty")
+		if err := os.Mkdir(empty, 0o755); err != nil {
+			return "", err
+		}
+		layers = []string{empty}
+	}
+	lower := make([]string, len(layers))
+	for i, l := range layers {
+		if strings.ContainsAny(l, ":,") {
+			return "", fmt.Errorf("%w: layer path %q cannot be an overlay lower directory", errdefs.ErrInvalidArgument, l)
+		}
+		lower[len(layers)-1-i] = l // overlayfs lists the top layer first
+	}
+	opts := "lowerdir=" + strings.Join(lower, ":") + ",upperdir=" + upper + ",workdir=" + work
+	if len(opts) >= unix.Getpagesize() {
+		return "", fmt.Errorf("%w: the image has too many layers (%d) for one overlay mount", errdefs.ErrNotImplemented, len(layers))
+	}
+	if err := unix.Mount("overlay", rootfs, "overlay", 0, opts); err != nil {
+		return "", fmt.Errorf("mounting the root filesystem: %w", err)
+	}
+	return rootfs, nil
+}
+
+// rlimits converts ulimits to libcontainer's.
+func rlimits(us []spec.Ulimit) ([]configs.Rlimit, error) {
+	var out []configs.Rlimit
+	for _, u := range us {
+		t, ok := rlimitTypes[u.Name]
+		if !ok {
+			return nil, fmt.Errorf("%w: ulimits: unknown limit %q", errdefs.ErrInvalidArgument, u.Name)
+		}
+		if u.Soft > u.Hard {
+			return nil, fmt.Errorf("%w: ulimits: %s: the soft limit %d is above the hard limit %d", errdefs.ErrInvalidArgument, u.Name, u.Soft, u.Hard)
+		}
+		out = append(out, configs.Rlimit{Type: t, Soft: uint64(u.Soft), Hard: uint64(u.Hard)})
+	}
+	return out, nil
+}
+
+var rlimitTypes = map[string]int{
+	"as": unix.RLIMIT_AS, "core": unix.RLIMIT_CORE, "cpu": unix.RLIMIT_CPU,
+	"data": unix.RLIMIT_DATA, "fsize": unix.RLIMIT_FSIZE, "locks": unix.RLIMIT_LOCKS,
+	"memlock": unix.RLIMIT_MEMLOCK, "msgqueue": unix.RLIMIT_MSGQUEUE,
+	"nice": unix.RLIMIT_NICE, "nofile": unix.RLIMIT_NOFILE, "nproc": unix.RLIMIT_NPROC,
+	"rss": unix.RLIMIT_RSS, "rtprio": unix.RLIMIT_RTPRIO, "rttime": unix.RLIMIT_RTTIME,
+	"sigpending": unix.RLIMIT_SIGPENDING, "stack": unix.RLIMIT_STACK,
+}
+
+// writeFileAtomic replaces path with b: a crash leaves the old or the new
+// content, never a mix.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/runtime/image"
+	"github.com/berth-dev/berth/runtime/spec"
+)
+
+// TestMain is also the container's init: libcontainer re-executes this test
+// binary as `<binary> init` inside the new namespaces (see Init).
+func TestMain(m *testing.M) {
+	Init()
+	os.Exit(m.Run())
+}
+
+// needRoot fails under CI (which runs as root) and skips elsewhere: these
+// tests make namespaces, cgroups and mounts.
+func needRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("these tests need root")
+		}
+		t.Skip("needs root")
+	}
+}
+
+// busybox is the offline busybox image, loaded once per test binary into a
+// store that lives as long as the binary.
+var busybox = sync.OnceValues(func() (*image.Image, error) {
+	archive, err := offlineImage("busybox")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "berth-container-test-images-")
+	if err != nil {
+		return nil, err
+	}
+	s, err := image.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	if _, err := s.LoadFile(ctx, archive, nil); err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, "busybox")
+})
+
+// offlineImage finds an image tarball built by tests/imagebuild: in
+// IMAGEBUILD_OUT (as `make test` sets it) or the repository's bin/images.
+func offlineImage(name string) (string, error) {
+	dirs := []string{os.Getenv("IMAGEBUILD_OUT"), "../../bin/images"}
+	for _, d := range dirs {
+		if d == "" {
+			continue
+		}
+		p := filepath.Join(d, name+".tar")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no offline %s image: run `make images` (or set IMAGEBUILD_OUT)", name)
+}
+
+// newRuntime makes a runtime whose state lives in the test's temporary
+// directory.
+func newRuntime(t *testing.T) *Runtime {
+	t.Helper()
+	needRoot(t)
+	dir := t.TempDir()
+	rt, err := New(Options{Root: filepath.Join(dir, "containers"), Run: filepath.Join(dir, "run")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+var testIDs sync.Map
+
+// busyboxSpec is a container of the busybox image running args.
+func busyboxSpec(t *testing.T, args ...string) spec.Container {
+	t.Helper()
+	img, err := busybox()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("t%d-%s", time.Now().UnixNano()%1e9, strings.NewReplacer("/", "-", " ", "_").Replace(t.Name()))
+	if len(id) > 60 {
+		id = id[:60]
+	}
+	testIDs.Store(id, true)
+	return spec.Container{
+		ID: id, Name: id, Image: "busybox", ImageID: img.ID(), Layers: img.Layers,
+		Hostname: "test",
+		Process: spec.Process{
+			Args: args,
+			Env:  []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		},
+	}
+}
+
+// run creates and starts c, waits for it to exit, and returns its output
+// and exit; the container is removed at the end of the test.
+func run(t *testing.T, rt *Runtime, c spec.Container) (string, Exit) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ct := create(t, rt, c)
+	var out bytes.Buffer
+	w := &syncWriter{w: &out}
+	if err := ct.Start(ctx, StartOptions{Stdout: w, Stderr: w}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := ct.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w.String(), e
+}
+
+func create(t *testing.T, rt *Runtime, c spec.Container) *Container {
+	t.Helper()
+	ct, err := rt.Create(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := ct.Delete(context.Background(), true); err != nil {
+			t.Errorf("deleting %s: %v", ct.ID, err)
+		}
+	})
+	return ct
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
+}

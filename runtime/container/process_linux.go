@@ -1,0 +1,576 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/sys/signal"
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+)
+
+// StartOptions attach the caller to the container's main process. They
+// only matter while the caller runs: the log gets everything either way.
+type StartOptions struct {
+	Stdin          io.Reader // copied to the process when OpenStdin or TTY
+	Stdout, Stderr io.Writer // also get the output (attach)
+}
+
+// waiter is the exit of a container this process started: only the parent
+// can collect the exit status of a process.
+type waiter struct {
+	done chan struct{}
+	exit Exit
+	err  error
+}
+
+// pipeSize is the buffer the kernel keeps for a container's output while
+// no berth process reads it: 1 MiB, the default /proc/sys/fs/pipe-max-size.
+const pipeSize = 1 << 20
+
+// Start runs the container's main process. Its output goes to the log (and
+// to o's writers while this process lives); its exit is recorded by Wait.
+func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
+	st, err := c.lc.Status()
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.Spec.Name, err)
+	}
+	if st != libcontainer.Stopped {
+		return fmt.Errorf("container %s is %s: %w", c.Spec.Name, st, errdefs.ErrFailedPrecondition)
+	}
+	rootfs := filepath.Join(c.rt.dir(c.ID), "rootfs")
+	proc, err := c.process(rootfs, c.Spec.Process.Args, c.Spec.Process.Env, c.Spec.Process.User, c.Spec.Process.GroupAdd, c.Spec.Process.WorkingDir)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.Spec.Name, err)
+	}
+	if c.Spec.Init {
+		proc.Args = append([]string{initPath, "--"}, proc.Args...)
+	}
+	proc.Init = true
+
+	var closers []io.Closer
+	defer func() {
+		for _, cl := range closers {
+			cl.Close()
+		}
+	}()
+	var outputs []namedReader
+	var console *os.File
+	if c.Spec.Process.TTY {
+		parent, child, err := socketPair()
+		if err != nil {
+			return err
+		}
+		closers = append(closers, parent, child)
+		proc.ConsoleSocket = child
+		console = parent
+	} else {
+		out, err := c.fifo("stdout")
+		if err != nil {
+			return err
+		}
+		errw, err := c.fifo("stderr")
+		if err != nil {
+			return err
+		}
+		closers = append(closers, out.w, errw.w)
+		proc.Stdout, proc.Stderr = out.w, errw.w
+		outputs = append(outputs, namedReader{"stdout", out.r}, namedReader{"stderr", errw.r})
+		if c.Spec.Process.OpenStdin {
+			in, err := c.fifo("stdin")
+			if err != nil {
+				return err
+			}
+			closers = append(closers, in.w, in.r)
+			proc.Stdin = in.w // O_RDWR: the process never sees EOF
+			if o.Stdin != nil {
+				go io.Copy(in.w, o.Stdin)
+			}
+		}
+	}
+	if err := c.lc.Run(proc); err != nil {
+		for _, r := range outputs {
+			r.r.Close()
+		}
+		return fmt.Errorf("starting container %s: %w", c.Spec.Name, err)
+	}
+	if console != nil {
+		master, err := recvFile(console)
+		if err != nil {
+			proc.Signal(unix.SIGKILL)
+			proc.Wait()
+			return fmt.Errorf("container %s: receiving its terminal: %w", c.Spec.Name, err)
+		}
+		outputs = append(outputs, namedReader{"stdout", master})
+		if o.Stdin != nil && c.Spec.Process.OpenStdin {
+			go io.Copy(master, o.Stdin)
+		}
+	}
+	pid, _ := proc.Pid()
+	started := time.Now().UTC()
+	if err := c.update(func(r *record) { r.Pid, r.StartedAt, r.Exit = pid, started, nil }); err != nil {
+		proc.Signal(unix.SIGKILL)
+		proc.Wait()
+		return err
+	}
+
+	w := &waiter{done: make(chan struct{})}
+	c.rt.mu.Lock()
+	c.rt.waiters[c.ID] = w
+	c.rt.mu.Unlock()
+	var copies sync.WaitGroup
+	for _, out := range outputs {
+		sink := o.Stdout
+		if out.name == "stderr" {
+			sink = o.Stderr
+		}
+		copies.Add(1)
+		go func() {
+			defer copies.Done()
+			defer out.r.Close()
+			c.copyOutput(out.name, out.r, sink)
+		}()
+	}
+	go func() {
+		ps, err := proc.Wait()
+		w.exit, w.err = c.exitOf(ps, err)
+		// The output that was written before the exit is in the pipes:
+		// let the copies drain it before the exit is announced.
+		drainOutputs(outputs)
+		copies.Wait()
+		if err := c.update(func(r *record) { e := w.exit; r.Exit = &e }); err != nil && w.err == nil {
+			w.err = err
+		}
+		close(w.done)
+	}()
+	return nil
+}
+
+type namedReader struct {
+	name string
+	r    *os.File
+}
+
+// drainOutputs tells the copies that no more output will come: the FIFOs
+// are opened read-write by the container side, so they never report EOF;
+// once the process is gone, reading until the pipe is empty is all.
+func drainOutputs(outputs []namedReader) {
+	for _, o := range outputs {
+		o.r.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	}
+}
+
+// copyOutput copies one output stream of the container until it ends.
+func (c *Container) copyOutput(stream string, r io.Reader, attach io.Writer) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 && attach != nil {
+			attach.Write(buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+type fifoPair struct{ r, w *os.File }
+
+// fifo makes the named pipe for one of the container's standard streams:
+// the container gets it read-write (so it never gets SIGPIPE when no berth
+// process reads), berth reads it without blocking.
+func (c *Container) fifo(name string) (fifoPair, error) {
+	p := filepath.Join(c.rt.runDir(c.ID), name)
+	if err := unix.Mkfifo(p, 0o600); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fifoPair{}, fmt.Errorf("creating %s: %w", p, err)
+	}
+	w, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return fifoPair{}, err
+	}
+	unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, pipeSize)
+	r, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		w.Close()
+		return fifoPair{}, err
+	}
+	return fifoPair{r: r, w: w}, nil
+}
+
+// exitOf turns a process state into Docker's exit figures.
+func (c *Container) exitOf(ps *os.ProcessState, err error) (Exit, error) {
+	e := Exit{FinishedAt: time.Now().UTC(), Code: 255}
+	if ps == nil {
+		return e, err
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
+		switch {
+		case ws.Exited():
+			e.Code = ws.ExitStatus()
+		case ws.Signaled():
+			e.Code = 128 + int(ws.Signal())
+			e.Signal = signalName(ws.Signal())
+		}
+	}
+	e.OOMKilled = c.oomKilled()
+	return e, nil
+}
+
+func signalName(s syscall.Signal) string {
+	for name, sig := range signal.SignalMap {
+		if sig == s {
+			return "SIG" + name
+		}
+	}
+	return strconv.Itoa(int(s))
+}
+
+// oomKilled reads the cgroup's OOM kill counter.
+func (c *Container) oomKilled() bool {
+	st, err := c.lc.State()
+	if err != nil {
+		return false
+	}
+	if p, ok := st.CgroupPaths[""]; ok { // cgroup v2
+		return counter(filepath.Join(p, "memory.events"), "oom_kill") > 0
+	}
+	if p, ok := st.CgroupPaths["memory"]; ok {
+		return counter(filepath.Join(p, "memory.oom_control"), "oom_kill") > 0
+	}
+	return false
+}
+
+func counter(file, key string) int64 {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key+" "); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// Wait waits for the main process to exit and returns how. For a container
+// another process started, the exit code is not the kernel's to give:
+// Wait then reports 255 with Missed set, as Docker does for exits it did
+// not see.
+func (c *Container) Wait(ctx context.Context) (Exit, error) {
+	c.rt.mu.Lock()
+	w := c.rt.waiters[c.ID]
+	c.rt.mu.Unlock()
+	if w != nil {
+		select {
+		case <-w.done:
+			return w.exit, w.err
+		case <-ctx.Done():
+			return Exit{}, ctx.Err()
+		}
+	}
+	rec, err := c.rt.readRecord(c.ID)
+	if err != nil {
+		return Exit{}, err
+	}
+	if rec.Exit != nil {
+		return *rec.Exit, nil
+	}
+	if rec.Pid != 0 {
+		if err := waitPid(ctx, rec.Pid, rec.StartedAt); err != nil {
+			return Exit{}, err
+		}
+	}
+	e := Exit{Code: 255, Missed: true, FinishedAt: time.Now().UTC(), OOMKilled: c.oomKilled()}
+	return e, c.update(func(r *record) { r.Exit = &e })
+}
+
+// waitPid waits for a process that is not this one's child, through a
+// pidfd (no polling of a pid that may be reused).
+func waitPid(ctx context.Context, pid int, started time.Time) error {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("watching process %d: %w", pid, err)
+	}
+	defer unix.Close(fd)
+	for {
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 100)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// Signal sends sig to the container's main process.
+func (c *Container) Signal(ctx context.Context, sig syscall.Signal) error {
+	if err := c.lc.Signal(sig); err != nil {
+		if errors.Is(err, libcontainer.ErrNotRunning) {
+			return fmt.Errorf("container %s is not running: %w", c.Spec.Name, errdefs.ErrFailedPrecondition)
+		}
+		return fmt.Errorf("signalling container %s: %w", c.Spec.Name, err)
+	}
+	return nil
+}
+
+// Stop asks the main process to stop with the stop signal, and kills it
+// when it is still there after the grace period (timeout, when not nil,
+// overrides the container's). The stop goes on when ctx ends: a stop half
+// done helps no one.
+func (c *Container) Stop(ctx context.Context, timeout *time.Duration) (Exit, error) {
+	st, err := c.lc.Status()
+	if err != nil {
+		return Exit{}, err
+	}
+	if st == libcontainer.Stopped {
+		return c.Wait(ctx)
+	}
+	if st == libcontainer.Paused {
+		if err := c.lc.Resume(); err != nil {
+			return Exit{}, err
+		}
+	}
+	grace := 10 * time.Second
+	if c.Spec.StopGracePeriod != nil {
+		grace = *c.Spec.StopGracePeriod
+	}
+	if timeout != nil {
+		grace = *timeout
+	}
+	sig := unix.SIGTERM
+	if c.Spec.StopSignal != "" {
+		s, err := signal.ParseSignal(c.Spec.StopSignal)
+		if err != nil {
+			return Exit{}, fmt.Errorf("%w: stop_signal %q: %w", errdefs.ErrInvalidArgument, c.Spec.StopSignal, err)
+		}
+		sig = s
+	}
+	bg := context.WithoutCancel(ctx)
+	if grace > 0 {
+		if err := c.lc.Signal(sig); err == nil {
+			wctx, cancel := context.WithTimeout(bg, grace)
+			e, err := c.Wait(wctx)
+			cancel()
+			if err == nil {
+				return e, nil
+			}
+		}
+	}
+	if err := c.lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+		return Exit{}, fmt.Errorf("killing container %s: %w", c.Spec.Name, err)
+	}
+	return c.Wait(bg)
+}
+
+// Delete removes a stopped container (force: a running one is killed
+// first): cgroup, mounts, state, logs.
+func (c *Container) Delete(ctx context.Context, force bool) error {
+	st, err := c.lc.Status()
+	if err != nil {
+		return err
+	}
+	if st != libcontainer.Stopped {
+		if !force {
+			return fmt.Errorf("container %s is %s: %w", c.Spec.Name, st, errdefs.ErrFailedPrecondition)
+		}
+		zero := time.Duration(0)
+		if _, err := c.Stop(ctx, &zero); err != nil {
+			return err
+		}
+	}
+	c.rt.mu.Lock()
+	delete(c.rt.waiters, c.ID)
+	c.rt.mu.Unlock()
+	if err := c.rt.cleanup(c.ID); err != nil {
+		return fmt.Errorf("removing container %s: %w", c.Spec.Name, err)
+	}
+	return nil
+}
+
+// State is what a container is doing.
+type State struct {
+	Status    string // created, running, paused, exited
+	Pid       int
+	StartedAt time.Time
+	Exit      *Exit
+}
+
+// State reports the container's status and last exit.
+func (c *Container) State(ctx context.Context) (State, error) {
+	rec, err := c.rt.readRecord(c.ID)
+	if err != nil {
+		return State{}, err
+	}
+	st, err := c.lc.Status()
+	if err != nil {
+		return State{}, err
+	}
+	s := State{Pid: rec.Pid, StartedAt: rec.StartedAt, Exit: rec.Exit}
+	switch {
+	case st == libcontainer.Running:
+		s.Status = "running"
+	case st == libcontainer.Paused:
+		s.Status = "paused"
+	case rec.StartedAt.IsZero():
+		s.Status = "created"
+	default:
+		s.Status = "exited"
+	}
+	return s, nil
+}
+
+// Pause freezes every process of the container; Resume thaws them.
+func (c *Container) Pause(ctx context.Context) error  { return c.lc.Pause() }
+func (c *Container) Resume(ctx context.Context) error { return c.lc.Resume() }
+
+// Stats are a container's resource use, from its cgroup.
+type Stats struct {
+	CPUNanos    uint64 // CPU time used, all CPUs
+	MemoryBytes uint64 // memory in use
+	MemoryLimit uint64
+	Pids        uint64
+}
+
+// Stats reads the container's cgroup.
+func (c *Container) Stats(ctx context.Context) (Stats, error) {
+	s, err := c.lc.Stats()
+	if err != nil {
+		return Stats{}, fmt.Errorf("container %s: %w", c.Spec.Name, err)
+	}
+	cg := s.CgroupStats
+	if cg == nil {
+		return Stats{}, nil
+	}
+	return Stats{
+		CPUNanos:    cg.CpuStats.CpuUsage.TotalUsage,
+		MemoryBytes: cg.MemoryStats.Usage.Usage,
+		MemoryLimit: cg.MemoryStats.Usage.Limit,
+		Pids:        cg.PidsStats.Current,
+	}, nil
+}
+
+// ExecOptions describe a process run inside a running container.
+type ExecOptions struct {
+	Args       []string
+	Env        []string // added to the container's
+	User       string   // the container's when empty
+	WorkingDir string   // the container's when empty
+	TTY        bool
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
+}
+
+// Exec runs a process in the running container and returns its exit code.
+func (c *Container) Exec(ctx context.Context, o ExecOptions) (int, error) {
+	user, wd := o.User, o.WorkingDir
+	if user == "" {
+		user = c.Spec.Process.User
+	}
+	if wd == "" {
+		wd = c.Spec.Process.WorkingDir
+	}
+	env := append(append([]string(nil), c.Spec.Process.Env...), o.Env...)
+	rootfs := filepath.Join(c.rt.dir(c.ID), "rootfs")
+	proc, err := c.process(rootfs, o.Args, env, user, c.Spec.Process.GroupAdd, wd)
+	if err != nil {
+		return -1, fmt.Errorf("exec in %s: %w", c.Spec.Name, err)
+	}
+	var console *os.File
+	if o.TTY {
+		parent, child, err := socketPair()
+		if err != nil {
+			return -1, err
+		}
+		defer parent.Close()
+		defer child.Close()
+		proc.ConsoleSocket, console = child, parent
+	} else {
+		proc.Stdin, proc.Stdout, proc.Stderr = o.Stdin, o.Stdout, o.Stderr
+	}
+	if err := c.lc.Run(proc); err != nil {
+		return -1, fmt.Errorf("exec in %s: %w", c.Spec.Name, err)
+	}
+	var copies sync.WaitGroup
+	if console != nil {
+		master, err := recvFile(console)
+		if err != nil {
+			proc.Signal(unix.SIGKILL)
+			proc.Wait()
+			return -1, err
+		}
+		defer master.Close()
+		if o.Stdin != nil {
+			go io.Copy(master, o.Stdin)
+		}
+		copies.Add(1)
+		go func() {
+			defer copies.Done()
+			if o.Stdout != nil {
+				io.Copy(o.Stdout, master) // ends with EIO when the process exits
+			}
+		}()
+	}
+	stop := context.AfterFunc(ctx, func() { proc.Signal(unix.SIGKILL) })
+	defer stop()
+	ps, err := proc.Wait()
+	if console != nil {
+		copies.Wait()
+	}
+	if ps == nil {
+		return -1, err
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ps.ExitCode(), nil
+}
+
+// socketPair makes the socket libcontainer sends a terminal's master end
+// through.
+func socketPair() (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("console socket: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "console-parent"), os.NewFile(uintptr(fds[1]), "console-child"), nil
+}
+
+// recvFile receives the file descriptor libcontainer sends over the
+// console socket.
+func recvFile(sock *os.File) (*os.File, error) {
+	name := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(int(sock.Fd()), name, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("receiving the terminal: %w", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		return nil, fmt.Errorf("receiving the terminal: unexpected control message")
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != 1 {
+		return nil, fmt.Errorf("receiving the terminal: unexpected rights")
+	}
+	return os.NewFile(uintptr(fds[0]), string(name[:n])), nil
+}

@@ -1,0 +1,139 @@
+// Package spec describes one container to run: what the compose verbs
+// decide (from a service and its image) and runtime/container carries out.
+//
+// It holds no Linux code and imports nothing of the runtime, so that the
+// compose package can build a Container anywhere and test it as data. Values
+// are already merged and validated by whoever builds the Container; the
+// runtime only refuses what it cannot do safely (a user or working directory
+// the image's root filesystem cannot give, say).
+package spec
+
+import "time"
+
+// Container is a container to create.
+type Container struct {
+	// ID names the container on the host: its state directory, its cgroup
+	// and libcontainer's. Letters, digits, '-', '_' and '.'.
+	ID string
+	// Name is what the user sees: <project>-<service>-<n> or
+	// container_name.
+	Name string
+
+	// Image is the reference the service names and ImageID its config
+	// digest; Layers are the image's unpacked layer directories, bottom
+	// first, stacked read-only under the container's own writable layer.
+	Image   string
+	ImageID string
+	Layers  []string
+
+	Process Process
+
+	Hostname   string
+	Domainname string
+	Labels     map[string]string
+
+	// NetworkMode is "none" (loopback only) or "host". Bridged networks
+	// come with the networks issue.
+	NetworkMode string
+	// ExtraHosts are "name:address" lines added to /etc/hosts
+	// (extra_hosts). DNS, DNSSearch and DNSOptions make /etc/resolv.conf;
+	// without DNS the host's resolvers are used.
+	ExtraHosts []string
+	DNS        []string
+	DNSSearch  []string
+	DNSOptions []string
+
+	// Init runs a minimal init as PID 1 that reaps zombies and forwards
+	// signals to the process (init: true).
+	Init bool
+	// ReadOnly mounts the root filesystem read-only (read_only).
+	ReadOnly bool
+	Mounts   []Mount
+	// ShmSize is the size of /dev/shm in bytes; 0 means Docker's 64 MiB.
+	ShmSize int64
+
+	Privileged      bool
+	CapAdd, CapDrop []string // "CAP_NET_ADMIN" or "NET_ADMIN"; "ALL"
+	NoNewPrivileges bool     // security_opt: no-new-privileges
+	Devices         []Device
+	Sysctls         map[string]string
+	Ulimits         []Ulimit
+	OomScoreAdj     int
+	Resources       Resources
+
+	// StopSignal is the signal that asks the process to stop ("SIGTERM"
+	// when empty); after StopGracePeriod (10 s when zero) it is killed.
+	StopSignal      string
+	StopGracePeriod *time.Duration
+
+	Log Log
+}
+
+// Process is the container's main process.
+type Process struct {
+	// Args is the image entrypoint and command as merged with the
+	// service's entrypoint and command.
+	Args []string
+	// Env is "NAME=value" entries, image env first, later entries win.
+	Env []string
+	// WorkingDir is an absolute path in the container; created when
+	// missing. Empty means "/".
+	WorkingDir string
+	// User is the service's or the image's user: "uid", "uid:gid", "name"
+	// or "name:group", resolved inside the container's root filesystem.
+	// Empty means root.
+	User string
+	// GroupAdd are extra groups, by name or number (group_add).
+	GroupAdd []string
+	// TTY gives the process a terminal (tty); OpenStdin keeps its standard
+	// input open (stdin_open).
+	TTY       bool
+	OpenStdin bool
+}
+
+// Mount is a filesystem mounted into the container.
+type Mount struct {
+	Type     string // "bind", "tmpfs"
+	Source   string // host path for bind
+	Target   string // absolute path in the container
+	ReadOnly bool
+	// Options are mount(8) options, e.g. "size=65536k", "mode=1777",
+	// "rprivate".
+	Options []string
+}
+
+// Device is a host device node made available in the container.
+type Device struct {
+	Host        string // /dev/fuse
+	Container   string // where it appears; Host when empty
+	Permissions string // "rwm" when empty
+}
+
+// Ulimit is one resource limit (ulimits), named like Docker's: "nofile",
+// "nproc", "core", ...
+type Ulimit struct {
+	Name       string
+	Soft, Hard int64
+}
+
+// Resources are the cgroup limits. Zero means no limit or the kernel's
+// default.
+type Resources struct {
+	Memory            int64 // bytes (mem_limit, deploy.resources.limits.memory)
+	MemoryReservation int64 // bytes (mem_reservation, ...reservations.memory)
+	MemorySwap        int64 // bytes, memory plus swap; -1 unlimited (memswap_limit)
+	NanoCPUs          int64 // CPUs × 1e9 (cpus, deploy.resources.limits.cpus)
+	CPUShares         int64 // relative weight (cpu_shares)
+	CPUQuota          int64 // µs per CPUPeriod (cpu_quota)
+	CPUPeriod         int64 // µs (cpu_period)
+	CpusetCpus        string
+	CpusetMems        string
+	PidsLimit         int64 // -1 or 0: unlimited (pids_limit)
+}
+
+// Log says how the container's output is kept: one JSON object per line in
+// a file rotated at MaxSize bytes, MaxFiles files in all.
+type Log struct {
+	MaxSize  int64 // bytes; 0 means 20 MiB
+	MaxFiles int   // 0 means 5
+}
