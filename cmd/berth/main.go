@@ -8,7 +8,19 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/berth-dev/berth/runtime/container"
 )
+
+// The container init hook. To start a container, libcontainer re-executes
+// this binary as `berth init` inside the container's new namespaces; that
+// process must become the container's init before anything of berth runs
+// (cobra, flags, the environment are not for it). container.Init returns at
+// once in every other process. Test binaries that start containers carry
+// the same hook in their TestMain.
+func init() {
+	container.Init()
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
