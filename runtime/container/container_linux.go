@@ -280,14 +280,14 @@ func mountRootfs(dir string, layers []string) (string, error) {
 		}
 		layers = []string{empty}
 	}
+	// overlayfs splits its options at ',' and lower directories at ':';
+	// it takes them escaped with a backslash.
+	esc := strings.NewReplacer(`\`, `\\`, ":", `\:`, ",", `\,`).Replace
 	lower := make([]string, len(layers))
 	for i, l := range layers {
-		if strings.ContainsAny(l, ":,") {
-			return "", fmt.Errorf("%w: layer path %q cannot be an overlay lower directory", errdefs.ErrInvalidArgument, l)
-		}
-		lower[len(layers)-1-i] = l // overlayfs lists the top layer first
+		lower[len(layers)-1-i] = esc(l) // overlayfs lists the top layer first
 	}
-	opts := "lowerdir=" + strings.Join(lower, ":") + ",upperdir=" + upper + ",workdir=" + work
+	opts := "lowerdir=" + strings.Join(lower, ":") + ",upperdir=" + esc(upper) + ",workdir=" + esc(work)
 	if len(opts) >= unix.Getpagesize() {
 		return "", fmt.Errorf("%w: the image has too many layers (%d) for one overlay mount", errdefs.ErrNotImplemented, len(layers))
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -94,7 +94,7 @@ func busyboxSpec(t *testing.T, args ...string) spec.Container {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := fmt.Sprintf("t%d-%s", time.Now().UnixNano()%1e9, strings.NewReplacer("/", "-", " ", "_").Replace(t.Name()))
+	id := fmt.Sprintf("t%d-%s", time.Now().UnixNano()%1e9, regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(t.Name(), "-"))
 	if len(id) > 60 {
 		id = id[:60]
 	}

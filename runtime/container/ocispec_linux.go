@@ -160,10 +160,26 @@ func ociSpec(c *spec.Container, rootfs string, files etcFiles, cgroupsPath, init
 // capabilities applies cap_add and cap_drop to Docker's defaults, or gives
 // every capability the kernel knows to a privileged container.
 func capabilities(c *spec.Container) ([]string, error) {
+	// Every capability this kernel has and berth may pass on: a name the
+	// kernel does not know, or one outside berth's own bounding set (berth
+	// may itself run in a container), makes applying the set fail.
+	supported, err := capability.ListSupported()
+	if err != nil {
+		return nil, fmt.Errorf("listing capabilities: %w", err)
+	}
+	self, err := capability.NewPid2(0)
+	if err == nil {
+		err = self.Load()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading berth's capabilities: %w", err)
+	}
 	all := func() []string {
 		var caps []string
-		for _, cp := range capability.ListKnown() {
-			caps = append(caps, "CAP_"+strings.ToUpper(cp.String()))
+		for _, cp := range supported {
+			if self.Get(capability.BOUNDING, cp) {
+				caps = append(caps, "CAP_"+strings.ToUpper(cp.String()))
+			}
 		}
 		return caps
 	}

@@ -59,6 +59,13 @@ func (c *Container) process(rootfs string, args, env []string, user string, grou
 			}
 		}
 	}
+	for _, g := range groupAdd {
+		gid, err := strconv.Atoi(g)
+		if err != nil {
+			return nil, fmt.Errorf("group_add %q", g)
+		}
+		p.AdditionalGroups = append(p.AdditionalGroups, gid)
+	}
 	if err := os.MkdirAll(filepath.Join(rootfs, p.Cwd), 0o755); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,206 @@
+package container
+
+import (
+	"bytes"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/runtime/spec"
+)
+
+// TestOptions runs one container per option and checks, from inside it,
+// what a user of the option would check.
+func TestOptions(t *testing.T) {
+	mib := int64(1 << 20)
+	for _, tc := range []struct {
+		name   string
+		set    func(*spec.Container)
+		script string
+		want   []string // regular expressions the output must match
+		code   int
+	}{
+		{
+			name:   "defaults: Docker's 14 capabilities, no new privileges off, own hostname",
+			script: "grep -E '^(CapEff|CapInh|NoNewPrivs)' /proc/self/status; hostname",
+			want:   []string{`CapEff:\s+00000000a80425fb`, `CapInh:\s+0000000000000000`, `NoNewPrivs:\s+0`, `(?m)^test$`},
+		},
+		{
+			name:   "cap_drop ALL, cap_add NET_ADMIN",
+			set:    func(c *spec.Container) { c.CapDrop = []string{"ALL"}; c.CapAdd = []string{"net_admin"} },
+			script: "grep CapEff /proc/self/status",
+			want:   []string{`CapEff:\s+0000000000001000`},
+		},
+		{
+			name:   "cap_drop CHOWN: chown fails",
+			set:    func(c *spec.Container) { c.CapDrop = []string{"CHOWN"} },
+			script: "touch /tmp/f; chown 1000 /tmp/f || echo refused",
+			want:   []string{"refused"},
+		},
+		{
+			name:   "privileged: every capability, devices, writable /sys",
+			set:    func(c *spec.Container) { c.Privileged = true },
+			script: "grep CapEff /proc/self/status; ls /dev/loop0; grep ' /sys ' /proc/mounts",
+			want:   []string{`CapEff:\s+` + hostCaps(t), `/dev/loop0`, `sysfs /sys sysfs rw`},
+		},
+		{
+			name:   "security_opt no-new-privileges",
+			set:    func(c *spec.Container) { c.NoNewPrivileges = true },
+			script: "grep NoNewPrivs /proc/self/status",
+			want:   []string{`NoNewPrivs:\s+1`},
+		},
+		{
+			name:   "masked and read-only paths",
+			script: "wc -c < /proc/keys; wc -c < /proc/timer_list; echo 1 > /proc/sys/kernel/domainname || echo ro; grep ' /proc/sys ' /proc/mounts",
+			want:   []string{`(?m)^0\n0$`, `(?m)^ro$`, `proc /proc/sys proc ro`},
+		},
+		{
+			name: "read_only root, writable tmpfs with size and mode",
+			set: func(c *spec.Container) {
+				c.ReadOnly = true
+				c.Mounts = []spec.Mount{{Type: "tmpfs", Target: "/scratch", Options: []string{"size=1m", "mode=1770"}}}
+			},
+			script: "touch /x || echo rofs; touch /scratch/y && echo tmpfs-ok; stat -c %a /scratch; grep ' /scratch ' /proc/mounts",
+			want:   []string{`(?m)^rofs$`, `tmpfs-ok`, `(?m)^1770$`, `tmpfs /scratch tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k,mode=1770`},
+		},
+		{
+			name:   "shm_size",
+			set:    func(c *spec.Container) { c.ShmSize = 128 * mib },
+			script: "grep ' /dev/shm ' /proc/mounts",
+			want:   []string{`size=131072k`},
+		},
+		{
+			name:   "ulimits",
+			set:    func(c *spec.Container) { c.Ulimits = []spec.Ulimit{{Name: "nofile", Soft: 1234, Hard: 2345}} },
+			script: "ulimit -n; ulimit -Hn",
+			want:   []string{`(?m)^1234$`, `(?m)^2345$`},
+		},
+		{
+			name:   "sysctls",
+			set:    func(c *spec.Container) { c.Sysctls = map[string]string{"net.core.somaxconn": "1234"} },
+			script: "cat /proc/sys/net/core/somaxconn",
+			want:   []string{`(?m)^1234$`},
+		},
+		{
+			name: "devices",
+			set: func(c *spec.Container) {
+				c.Devices = []spec.Device{{Host: "/dev/loop0", Container: "/dev/myloop", Permissions: "r"}}
+			},
+			// Not /dev/zero: libcontainer's defaults allow it anyway.
+			script: "ls -l /dev/myloop; head -c 1 /dev/myloop && echo read-ok; echo x > /dev/myloop || echo denied",
+			want:   []string{`(?m)^b.* 7,\s+0 .*/dev/myloop$`, `read-ok`, `denied`},
+		},
+		{
+			name:   "user and group_add by number",
+			set:    func(c *spec.Container) { c.Process.User = "1000:1000"; c.Process.GroupAdd = []string{"27"} },
+			script: "id -u; id -g; id -G",
+			want:   []string{`(?m)^1000$`, `(?m)^1000 27$|(?m)^1000 1000 27$`},
+		},
+		{
+			name: "memory, cpu and pids limits in the cgroup",
+			set: func(c *spec.Container) {
+				c.Resources = spec.Resources{
+					Memory: 64 * mib, MemoryReservation: 32 * mib, NanoCPUs: 500_000_000,
+					CPUShares: 512, CpusetCpus: "0", PidsLimit: 42,
+				}
+			},
+			script: "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.soft_limit_in_bytes " +
+				"/sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us /sys/fs/cgroup/cpu/cpu.shares " +
+				"/sys/fs/cgroup/cpuset/cpuset.cpus /sys/fs/cgroup/pids/pids.max 2>/dev/null || " +
+				"cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory.low /sys/fs/cgroup/cpu.max /sys/fs/cgroup/cpu.weight /sys/fs/cgroup/cpuset.cpus /sys/fs/cgroup/pids.max",
+			want: []string{`(?m)^67108864$`, `(?m)^33554432$`, `(?m)^(50000$|50000 100000$)`, `(?m)^0$`, `(?m)^42$`},
+		},
+		{
+			name:   "oom_score_adj",
+			set:    func(c *spec.Container) { c.OomScoreAdj = 500 },
+			script: "cat /proc/self/oom_score_adj",
+			want:   []string{`(?m)^500$`},
+		},
+		{
+			name:   "tty",
+			set:    func(c *spec.Container) { c.Process.TTY = true },
+			script: "[ -t 1 ] && echo terminal",
+			want:   []string{`terminal`},
+		},
+		{
+			name:   "no file descriptor of berth leaks in",
+			script: "ls /proc/self/fd | tr '\\n' ' '",
+			want:   []string{`^0 1 2 3 $`},
+		},
+		{
+			name:   "exit code",
+			script: "exit 42",
+			code:   42,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rt := newRuntime(t)
+			c := busyboxSpec(t, "sh", "-c", tc.script)
+			if tc.set != nil {
+				tc.set(&c)
+			}
+			out, e := run(t, rt, c)
+			if e.Code != tc.code {
+				t.Errorf("exit code %d, want %d; output:\n%s", e.Code, tc.code, out)
+			}
+			for _, w := range tc.want {
+				if !regexp.MustCompile(w).MatchString(out) {
+					t.Errorf("output does not match %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// TestStopGracePeriod: a PID 1 that ignores SIGTERM gets the grace period,
+// then SIGKILL (exit 137).
+func TestStopGracePeriod(t *testing.T) {
+	rt := newRuntime(t)
+	c := busyboxSpec(t, "sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done")
+	grace := 1500 * time.Millisecond
+	c.StopGracePeriod = &grace
+	ct := create(t, rt, c)
+	out := &syncWriter{w: new(bytes.Buffer)}
+	if err := ct.Start(t.Context(), StartOptions{Stdout: out}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(out.String(), "ready") })
+	start := time.Now()
+	e, err := ct.Stop(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if e.Code != 137 || e.Signal != "SIGKILL" {
+		t.Errorf("exit %+v, want 137 by SIGKILL", e)
+	}
+	if took < grace || took > grace+3*time.Second {
+		t.Errorf("stop took %v, want the grace period %v then the kill", took, grace)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("timed out")
+}
+
+// hostCaps is the bounding set of this process: what a privileged
+// container gets.
+func hostCaps(t *testing.T) string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`CapBnd:\s+([0-9a-f]+)`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("no CapBnd in /proc/self/status")
+	}
+	return string(m[1])
+}
