@@ -241,11 +241,13 @@ func (c *Container) oomKilled() bool {
 	if err != nil {
 		return false
 	}
-	if p, ok := st.CgroupPaths[""]; ok { // cgroup v2
-		return counter(filepath.Join(p, "memory.events"), "oom_kill") > 0
-	}
+	// A v1 memory controller when there is one: a hybrid host also lists
+	// its (controller-less) v2 hierarchy under "".
 	if p, ok := st.CgroupPaths["memory"]; ok {
 		return counter(filepath.Join(p, "memory.oom_control"), "oom_kill") > 0
+	}
+	if p, ok := st.CgroupPaths[""]; ok {
+		return counter(filepath.Join(p, "memory.events"), "oom_kill") > 0
 	}
 	return false
 }

@@ -1,0 +1,121 @@
+package container
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestInitReapsZombies: with init: true, PID 1 is tini (not berth), and an
+// orphan that exits does not stay a zombie; without it, PID 1 (here sleep,
+// which reaps nothing) leaves it one.
+func TestInitReapsZombies(t *testing.T) {
+	rt := newRuntime(t)
+	for _, init := range []bool{true, false} {
+		// The subshell's child outlives it: orphaned, it is reparented to
+		// PID 1, which must reap it when it exits.
+		c := busyboxSpec(t, "sh", "-c", "(sleep 0.1 &); exec sleep 30")
+		c.Init = init
+		ct := create(t, rt, c)
+		if err := ct.Start(t.Context(), StartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		var out bytes.Buffer
+		_, err := ct.Exec(t.Context(), ExecOptions{Args: []string{"sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; ps -o stat | grep -c ^Z"}, Stdout: &out})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if init && !strings.HasPrefix(lines[0], initPath+" -- sh -c") {
+			t.Errorf("PID 1 is %q, want the init", lines[0])
+		}
+		if want := map[bool]string{true: "0", false: "1"}[init]; lines[len(lines)-1] != want {
+			t.Errorf("init %v: %s zombies, want %s:\n%s", init, lines[len(lines)-1], want, out.String())
+		}
+	}
+}
+
+func TestExec(t *testing.T) {
+	rt := newRuntime(t)
+	c := busyboxSpec(t, "sleep", "60")
+	c.Process.Env = append(c.Process.Env, "FROM_SPEC=1")
+	ct := create(t, rt, c)
+	ctx := t.Context()
+	if err := ct.Start(ctx, StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	code, err := ct.Exec(ctx, ExecOptions{
+		Args: []string{"sh", "-c", "echo $FROM_SPEC $EXTRA; cat; exit 7"}, Env: []string{"EXTRA=2"},
+		Stdin: strings.NewReader("from stdin\n"), Stdout: &out, Stderr: &out,
+	})
+	if err != nil || code != 7 {
+		t.Fatalf("exec: code %d, err %v", code, err)
+	}
+	if out.String() != "1 2\nfrom stdin\n" {
+		t.Errorf("exec output %q", out.String())
+	}
+
+	out.Reset()
+	code, err = ct.Exec(ctx, ExecOptions{Args: []string{"sh", "-c", "[ -t 0 ] && [ -t 1 ] && echo tty"}, TTY: true, Stdout: &out})
+	if err != nil || code != 0 {
+		t.Fatalf("exec with tty: code %d, err %v", code, err)
+	}
+	if strings.TrimSpace(out.String()) != "tty" {
+		t.Errorf("exec with tty output %q", out.String())
+	}
+
+	st, err := ct.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Pids < 1 || st.MemoryBytes == 0 || st.CPUNanos == 0 {
+		t.Errorf("stats %+v", st)
+	}
+
+	if err := ct.Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := ct.State(ctx); s.Status != "paused" {
+		t.Errorf("state %q after pause", s.Status)
+	}
+	if err := ct.Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := ct.State(ctx); s.Status != "running" {
+		t.Errorf("state %q after resume", s.Status)
+	}
+	zero := time.Duration(0)
+	e, err := ct.Stop(ctx, &zero)
+	if err != nil || e.Code != 137 {
+		t.Fatalf("stop -t 0: %+v, %v", e, err)
+	}
+	if s, _ := ct.State(ctx); s.Status != "exited" || s.Exit == nil || s.Exit.Code != 137 {
+		t.Errorf("state after stop %+v", s)
+	}
+}
+
+// TestOOMKilled: the exit records that the kernel killed the process for
+// memory.
+func TestOOMKilled(t *testing.T) {
+	rt := newRuntime(t)
+	c := busyboxSpec(t, "sh", "-c", "tail /dev/zero")
+	c.Resources.Memory = 16 << 20
+	c.Resources.MemorySwap = 16 << 20
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	ct := create(t, rt, c)
+	if err := ct.Start(ctx, StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := ct.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.OOMKilled || e.Code != 137 {
+		t.Errorf("exit %+v, want OOM-killed with 137", e)
+	}
+}
