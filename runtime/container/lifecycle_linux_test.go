@@ -103,8 +103,10 @@ func TestExec(t *testing.T) {
 func TestOOMKilled(t *testing.T) {
 	rt := newRuntime(t)
 	c := busyboxSpec(t, "sh", "-c", "tail /dev/zero")
-	c.Resources.Memory = 16 << 20
-	c.Resources.MemorySwap = 16 << 20
+	// Room for libcontainer's init, which is this test binary (over 20 MB
+	// when built with -race), before it execs tail.
+	c.Resources.Memory = 64 << 20
+	c.Resources.MemorySwap = 64 << 20
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	ct := create(t, rt, c)
