@@ -816,8 +816,7 @@ func (b *containerBuilder) resources() spec.Resources {
 // reads it) and positive, max-file at least 1. With json-file, max-size
 // alone keeps one file, as in Docker. The other options Docker knows
 // (compress, labels, env, tag, mode, ...) are accepted and have no effect.
-// driver none is accepted and the output is still kept (see the spec
-// change proposed for Log); other drivers are not supported yet.
+// driver none keeps nothing; other drivers are not supported yet.
 // log_driver and log_opt, the legacy keys, are ignored as docker compose
 // ignores them.
 func (b *containerBuilder) log() spec.Log {
@@ -828,9 +827,7 @@ func (b *containerBuilder) log() spec.Log {
 	switch l.Driver {
 	case "", "json-file", "local":
 	case "none":
-		// spec.Log cannot say "keep nothing" yet: the output is kept,
-		// rotated at the defaults.
-		return spec.Log{}
+		return spec.Log{Disabled: true}
 	default:
 		b.fail(errdefs.ErrNotImplemented, "logging.driver", "%q is not supported yet: use json-file or local", l.Driver)
 		return spec.Log{}

@@ -642,7 +642,7 @@ func TestContainerSpecLogging(t *testing.T) {
 		{"json-file max-size alone keeps one file", `logging: {options: {max-size: 1k}}`, spec.Log{MaxSize: 1000, MaxFiles: 1}, nil, ""},
 		{"local keeps its five files", `logging: {driver: local, options: {max-size: 1MiB, compress: "false"}}`, spec.Log{MaxSize: 1_000_000}, nil, ""},
 		{"options without effect", `logging: {options: {tag: "{{.Name}}", labels: a}}`, spec.Log{}, nil, ""},
-		{"none", `logging: {driver: none}`, spec.Log{}, nil, ""},
+		{"none", `logging: {driver: none}`, spec.Log{Disabled: true}, nil, ""},
 		{"syslog", `logging: {driver: syslog}`, spec.Log{}, errdefs.ErrNotImplemented, `logging.driver: "syslog" is not supported yet`},
 		{"bad size", `logging: {options: {max-size: ten}}`, spec.Log{}, errdefs.ErrInvalidArgument, `logging.options.max-size: "ten"`},
 		{"zero size", `logging: {options: {max-size: "0"}}`, spec.Log{}, errdefs.ErrInvalidArgument, `logging.options.max-size: "0"`},

@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/runc/libcontainer"
 
+	"github.com/berth-dev/berth/runtime/rootfs"
 	"github.com/berth-dev/berth/runtime/spec"
 )
 
@@ -16,58 +17,91 @@ import (
 // the image's: they are never taken from the image.
 type etcFiles struct{ hosts, hostname, resolvConf string }
 
+// writeEtcFiles writes /etc/hosts, /etc/hostname and /etc/resolv.conf for
+// c into its state directory.
 func writeEtcFiles(dir string, c *spec.Container) (etcFiles, error) {
 	f := etcFiles{
 		hosts:      filepath.Join(dir, "hosts"),
 		hostname:   filepath.Join(dir, "hostname"),
 		resolvConf: filepath.Join(dir, "resolv.conf"),
 	}
-	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-	for _, h := range c.ExtraHosts {
-		name, addr, _ := strings.Cut(h, ":")
-		hosts += addr + "\t" + name + "\n"
+	hostNet := c.NetworkMode == "host"
+	hostname := c.Hostname
+	if hostname == "" && hostNet {
+		h, err := os.Hostname()
+		if err != nil {
+			return f, err
+		}
+		hostname = h
 	}
-	resolv, _ := os.ReadFile("/etc/resolv.conf")
-	for p, content := range map[string]string{f.hosts: hosts, f.hostname: c.Hostname + "\n", f.resolvConf: string(resolv)} {
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+	hc := rootfs.HostsConfig{Hostname: hostname, Domainname: c.Domainname, ExtraHosts: c.ExtraHosts, HostNetwork: hostNet}
+	if hostNet {
+		hc.HostFile, _ = os.ReadFile("/etc/hosts")
+	}
+	hosts, err := rootfs.Hosts(hc)
+	if err != nil {
+		return f, fmt.Errorf("extra_hosts: %w", err)
+	}
+	name, err := rootfs.Hostname(hostname)
+	if err != nil {
+		return f, fmt.Errorf("hostname: %w", err)
+	}
+	resolv, err := rootfs.ResolvConf(rootfs.ResolvConfig{
+		HostFile: hostResolvConf(), DNS: c.DNS, Search: c.DNSSearch, Options: c.DNSOptions, HostNetwork: hostNet,
+	})
+	if err != nil {
+		return f, fmt.Errorf("dns: %w", err)
+	}
+	for _, w := range []struct {
+		path    string
+		content []byte
+	}{{f.hosts, hosts}, {f.hostname, name}, {f.resolvConf, resolv}} {
+		if err := writeFileAtomic(w.path, w.content, 0o644); err != nil {
 			return f, err
 		}
 	}
 	return f, nil
 }
 
+// hostResolvConf is the host's resolver configuration. With
+// systemd-resolved, /etc/resolv.conf names a stub on 127.0.0.53 that a
+// container cannot reach; the real upstream servers are in resolved's own
+// file, as Docker reads them.
+func hostResolvConf() []byte {
+	for _, p := range []string{"/run/systemd/resolve/resolv.conf", "/etc/resolv.conf"} {
+		if b, err := os.ReadFile(p); err == nil {
+			return b
+		}
+	}
+	return nil
+}
+
 // process builds a libcontainer process: the user resolved inside the
-// container's root filesystem, the working directory created there.
-func (c *Container) process(rootfs string, args, env []string, user string, groupAdd []string, wd string) (*libcontainer.Process, error) {
+// container's root filesystem, HOME from it when the environment has none,
+// the working directory created there.
+func (c *Container) process(root string, args, env []string, user string, groupAdd []string, wd string) (*libcontainer.Process, error) {
 	if len(args) == 0 {
 		return nil, fmt.Errorf("no command: the image has no entrypoint or cmd, and the service sets none")
 	}
-	p := &libcontainer.Process{Args: args, Env: env, Cwd: wd}
-	if p.Cwd == "" {
-		p.Cwd = "/"
+	u, err := rootfs.ResolveUser(root, user, groupAdd)
+	if err != nil {
+		return nil, fmt.Errorf("user: %w", err)
 	}
-	if user != "" {
-		u, g, _ := strings.Cut(user, ":")
-		uid, err := strconv.Atoi(u)
-		if err != nil {
-			return nil, fmt.Errorf("user %q", user)
-		}
-		p.UID, p.GID = uid, 0
-		if g != "" {
-			if p.GID, err = strconv.Atoi(g); err != nil {
-				return nil, fmt.Errorf("user %q", user)
-			}
-		}
+	cwd, err := rootfs.CleanWorkingDir(wd)
+	if err != nil {
+		return nil, fmt.Errorf("working_dir: %w", err)
 	}
-	for _, g := range groupAdd {
-		gid, err := strconv.Atoi(g)
-		if err != nil {
-			return nil, fmt.Errorf("group_add %q", g)
-		}
-		p.AdditionalGroups = append(p.AdditionalGroups, gid)
+	// Docker creates a missing working directory owned by root.
+	if err := rootfs.MkdirWorkingDir(root, cwd, 0, 0); err != nil {
+		return nil, fmt.Errorf("working_dir: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(rootfs, p.Cwd), 0o755); err != nil {
-		return nil, err
+	env = slices.Clone(env)
+	if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "HOME=") }) {
+		env = append(env, "HOME="+u.Home)
+	}
+	p := &libcontainer.Process{Args: args, Env: env, Cwd: cwd, UID: int(u.UID), GID: int(u.GID)}
+	for _, g := range u.AdditionalGIDs {
+		p.AdditionalGroups = append(p.AdditionalGroups, int(g))
 	}
 	return p, nil
 }

@@ -28,6 +28,8 @@ type Container struct {
 
 	Process Process
 
+	// Hostname is the container's; empty with NetworkMode "host" means the
+	// host's.
 	Hostname   string
 	Domainname string
 	Labels     map[string]string
@@ -62,7 +64,8 @@ type Container struct {
 	Resources       Resources
 
 	// StopSignal is the signal that asks the process to stop ("SIGTERM"
-	// when empty); after StopGracePeriod (10 s when zero) it is killed.
+	// when empty); after StopGracePeriod it is killed (nil: 10 s; 0: at
+	// once).
 	StopSignal      string
 	StopGracePeriod *time.Duration
 
@@ -74,7 +77,10 @@ type Process struct {
 	// Args is the image entrypoint and command as merged with the
 	// service's entrypoint and command.
 	Args []string
-	// Env is "NAME=value" entries, image env first, later entries win.
+	// Env is "NAME=value" entries: Docker's defaults (PATH, HOSTNAME,
+	// TERM with a tty), then the image's, then the service's; complete
+	// but for HOME, which the runtime takes from the image's /etc/passwd
+	// when it is missing.
 	Env []string
 	// WorkingDir is an absolute path in the container; created when
 	// missing. Empty means "/".
@@ -136,4 +142,5 @@ type Resources struct {
 type Log struct {
 	MaxSize  int64 // bytes; 0 means 20 MiB
 	MaxFiles int   // 0 means 5
+	Disabled bool  // logging driver "none": the output is dropped
 }
