@@ -31,6 +31,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/image"
 
 	"github.com/berth-dev/berth/tests/registrytest"
@@ -50,6 +51,9 @@ const (
 var shared *fixtures
 
 func TestMain(m *testing.M) {
+	// This binary is also the init of the containers the container
+	// benchmarks start: libcontainer re-executes it as `<binary> init`.
+	container.Init()
 	root, err := os.MkdirTemp("", "berth-bench-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -62,10 +66,11 @@ func TestMain(m *testing.M) {
 }
 
 type fixtures struct {
-	root  string
-	layer func() (unpackInput, error)
-	pull  func() (pullInput, error)
-	reg   *registrytest.Registry // started by pull, stopped by close
+	root    string
+	busybox func() (*image.Image, error)
+	layer   func() (unpackInput, error)
+	pull    func() (pullInput, error)
+	reg     *registrytest.Registry // started by pull, stopped by close
 }
 
 type unpackInput struct {
@@ -82,6 +87,7 @@ type pullInput struct {
 func newFixtures(root string) *fixtures {
 	f := &fixtures{root: root}
 	f.layer = sync.OnceValues(f.buildUnpackInput)
+	f.busybox = sync.OnceValues(f.loadBusybox)
 	f.pull = sync.OnceValues(f.buildPullInput)
 	return f
 }

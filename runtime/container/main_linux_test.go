@@ -13,14 +13,26 @@ import (
 
 	"github.com/berth-dev/berth/runtime/image"
 	"github.com/berth-dev/berth/runtime/spec"
+	"github.com/berth-dev/berth/tests/offline"
 )
 
 // TestMain is also the container's init: libcontainer re-executes this test
 // binary as `<binary> init` inside the new namespaces (see Init).
 func TestMain(m *testing.M) {
 	Init()
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "berth-container-test-images-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	imageDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
+
+// imageDir holds the image store of the test binary.
+var imageDir string
 
 // needRoot fails under CI (which runs as root) and skips elsewhere: these
 // tests make namespaces, cgroups and mounts.
@@ -37,40 +49,8 @@ func needRoot(t testing.TB) {
 // busybox is the offline busybox image, loaded once per test binary into a
 // store that lives as long as the binary.
 var busybox = sync.OnceValues(func() (*image.Image, error) {
-	archive, err := offlineImage("busybox")
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "berth-container-test-images-")
-	if err != nil {
-		return nil, err
-	}
-	s, err := image.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	ctx := context.Background()
-	if _, err := s.LoadFile(ctx, archive, nil); err != nil {
-		return nil, err
-	}
-	return s.Get(ctx, "busybox")
+	return offline.Load(context.Background(), imageDir, "busybox")
 })
-
-// offlineImage finds an image tarball built by tests/imagebuild: in
-// IMAGEBUILD_OUT (as `make test` sets it) or the repository's bin/images.
-func offlineImage(name string) (string, error) {
-	dirs := []string{os.Getenv("IMAGEBUILD_OUT"), "../../bin/images"}
-	for _, d := range dirs {
-		if d == "" {
-			continue
-		}
-		p := filepath.Join(d, name+".tar")
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("no offline %s image: run `make images` (or set IMAGEBUILD_OUT)", name)
-}
 
 // newRuntime makes a runtime whose state lives in the test's temporary
 // directory.
