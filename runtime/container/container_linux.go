@@ -153,6 +153,16 @@ func (r *Runtime) Create(ctx context.Context, c spec.Container) (_ *Container, r
 	// The container outlives the process that starts it; its processes
 	// must not get a signal when that process exits.
 	cfg.ParentDeathSignal = 0
+	// libcontainer keeps a container's state only once it ran: the
+	// configuration is kept here too, for a process that loads the
+	// container before that.
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "libcontainer.json"), raw, 0o600); err != nil {
+		return nil, err
+	}
 	lc, err := libcontainer.Create(r.lcRoot(), c.ID, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
@@ -175,10 +185,39 @@ func (r *Runtime) Load(ctx context.Context, id string) (*Container, error) {
 		return nil, err
 	}
 	lc, err := libcontainer.Load(r.lcRoot(), id)
+	if errors.Is(err, libcontainer.ErrNotExist) {
+		lc, err = r.recreate(id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("loading container %s: %w", rec.Spec.Name, err)
 	}
 	return &Container{ID: id, Spec: rec.Spec, rt: r, lc: lc}, nil
+}
+
+// recreate makes the libcontainer container again from its saved
+// configuration: for a container created but never started (libcontainer
+// keeps no state for it), and for every start (libcontainer runs a
+// container only once).
+func (r *Runtime) recreate(id string) (*libcontainer.Container, error) {
+	raw, err := os.ReadFile(filepath.Join(r.dir(id), "libcontainer.json"))
+	if err != nil {
+		return nil, err
+	}
+	var cfg configs.Config
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, err
+	}
+	// What is left of a previous run (its cgroup, its state) goes first;
+	// an empty state directory is libcontainer's mark of a created one.
+	if old, err := libcontainer.Load(r.lcRoot(), id); err == nil {
+		if err := old.Destroy(); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(r.lcRoot(), id)); err != nil {
+		return nil, err
+	}
+	return libcontainer.Create(r.lcRoot(), id, &cfg)
 }
 
 // List returns the IDs of every container.

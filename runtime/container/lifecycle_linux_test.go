@@ -3,6 +3,8 @@ package container
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -120,4 +122,75 @@ func TestOOMKilled(t *testing.T) {
 	if !e.OOMKilled || e.Code != 137 {
 		t.Errorf("exit %+v, want OOM-killed with 137", e)
 	}
+}
+
+// TestRestart: a container that exited starts again, on the same root
+// filesystem (what it wrote is still there), and its log goes on.
+func TestRestart(t *testing.T) {
+	rt := newRuntime(t)
+	c := busyboxSpec(t, "sh", "-c", "echo run >> /counter; wc -l < /counter")
+	ct := create(t, rt, c)
+	for i := 1; i <= 2; i++ {
+		if err := ct.Start(t.Context(), StartOptions{}); err != nil {
+			t.Fatalf("start %d: %v", i, err)
+		}
+		if e, err := ct.Wait(t.Context()); err != nil || e.Code != 0 {
+			t.Fatalf("run %d: %+v, %v", i, e, err)
+		}
+	}
+	var lines []string
+	for _, r := range records(t, ct) {
+		lines = append(lines, strings.TrimSpace(string(r.Line)))
+	}
+	if strings.Join(lines, ",") != "1,2" {
+		t.Errorf("output of the two runs %q, want 1 then 2", lines)
+	}
+}
+
+// TestNoLeaks: after Delete, nothing of the container is left on the host:
+// mounts, cgroups, state.
+func TestNoLeaks(t *testing.T) {
+	before := hostState(t)
+	rt := newRuntime(t)
+	c := busyboxSpec(t, "sleep", "60")
+	ct, err := rt.Create(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ct.Start(t.Context(), StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ct.Delete(t.Context(), true); err != nil {
+		t.Fatal(err)
+	}
+	if after := hostState(t); after != before {
+		t.Errorf("host changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if entries, _ := os.ReadDir(rt.root); len(entries) != 0 {
+		t.Errorf("state left: %v", entries)
+	}
+}
+
+// hostState lists what a container puts on the host: mounts and cgroups
+// under berth's parent cgroup.
+func hostState(t *testing.T) string {
+	t.Helper()
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(mounts), "\n") {
+		if strings.Contains(l, "overlay") || strings.Contains(l, "berth") {
+			out = append(out, l)
+		}
+	}
+	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/berth/*")
+	unified, _ := filepath.Glob("/sys/fs/cgroup/berth/*")
+	for _, d := range append(cgroups, unified...) {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			out = append(out, d)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,9 @@ import (
 // binary as `<binary> init` inside the new namespaces (see Init).
 func TestMain(m *testing.M) {
 	Init()
+	if arg := os.Getenv(startChildEnv); arg != "" {
+		os.Exit(startChild(arg))
+	}
 	dir, err := os.MkdirTemp("", "berth-container-test-images-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -137,4 +141,25 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.String()
+}
+
+// startChildEnv makes the test binary a process that starts a container
+// and exits at once, leaving it behind: root, run and id, separated by
+// newlines.
+const startChildEnv = "BERTH_TEST_START_CHILD"
+
+func startChild(arg string) int {
+	parts := strings.SplitN(arg, "\n", 3)
+	rt, err := New(Options{Root: parts[0], Run: parts[1]})
+	if err == nil {
+		var ct *Container
+		if ct, err = rt.Load(context.Background(), parts[2]); err == nil {
+			err = ct.Start(context.Background(), StartOptions{})
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/moby/sys/signal"
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/runtime/logs"
 )
 
 // StartOptions attach the caller to the container's main process. They
@@ -41,13 +43,20 @@ const pipeSize = 1 << 20
 // Start runs the container's main process. Its output goes to the log (and
 // to o's writers while this process lives); its exit is recorded by Wait.
 func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
-	st, err := c.lc.Status()
+	st, err := c.lcNow().Status()
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.Spec.Name, err)
 	}
 	if st != libcontainer.Stopped {
 		return fmt.Errorf("container %s is %s: %w", c.Spec.Name, st, errdefs.ErrFailedPrecondition)
 	}
+	// libcontainer runs a container once: a restart is a new one, on the
+	// same root filesystem, with the same configuration.
+	lc, err := c.rt.recreate(c.ID)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.Spec.Name, err)
+	}
+	c.lc = lc
 	rootfs := filepath.Join(c.rt.dir(c.ID), "rootfs")
 	proc, err := c.process(rootfs, c.Spec.Process.Args, c.Spec.Process.Env, c.Spec.Process.User, c.Spec.Process.GroupAdd, c.Spec.Process.WorkingDir)
 	if err != nil {
@@ -75,26 +84,39 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 		proc.ConsoleSocket = child
 		console = parent
 	} else {
-		out, err := c.fifo("stdout")
-		if err != nil {
-			return err
+		for _, name := range []string{"stdout", "stderr"} {
+			f, err := c.fifo(name)
+			if err != nil {
+				for _, o := range outputs {
+					o.r.Close()
+				}
+				return err
+			}
+			// This process's copy of the container's end is closed once
+			// the container holds its own: when the container is gone,
+			// the reader then sees the end of the stream.
+			closers = append(closers, f.w)
+			outputs = append(outputs, namedReader{name, f.r})
+			if name == "stdout" {
+				proc.Stdout = f.w
+			} else {
+				proc.Stderr = f.w
+			}
 		}
-		errw, err := c.fifo("stderr")
-		if err != nil {
-			return err
-		}
-		closers = append(closers, out.w, errw.w)
-		proc.Stdout, proc.Stderr = out.w, errw.w
-		outputs = append(outputs, namedReader{"stdout", out.r}, namedReader{"stderr", errw.r})
 		if c.Spec.Process.OpenStdin {
 			in, err := c.fifo("stdin")
 			if err != nil {
 				return err
 			}
-			closers = append(closers, in.w, in.r)
-			proc.Stdin = in.w // O_RDWR: the process never sees EOF
+			in.r.Close()
+			proc.Stdin = in.w // read-write: the process never sees EOF
 			if o.Stdin != nil {
-				go io.Copy(in.w, o.Stdin)
+				go func() {
+					io.Copy(in.w, o.Stdin)
+					in.w.Close()
+				}()
+			} else {
+				closers = append(closers, in.w)
 			}
 		}
 	}
@@ -105,6 +127,8 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 		return fmt.Errorf("starting container %s: %w", c.Spec.Name, err)
 	}
 	if console != nil {
+		// The terminal's master end: the container's output, and its
+		// input with stdin_open.
 		master, err := recvFile(console)
 		if err != nil {
 			proc.Signal(unix.SIGKILL)
@@ -128,26 +152,15 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 	c.rt.mu.Lock()
 	c.rt.waiters[c.ID] = w
 	c.rt.mu.Unlock()
-	var copies sync.WaitGroup
-	for _, out := range outputs {
-		sink := o.Stdout
-		if out.name == "stderr" {
-			sink = o.Stderr
-		}
-		copies.Add(1)
-		go func() {
-			defer copies.Done()
-			defer out.r.Close()
-			c.copyOutput(out.name, out.r, sink)
-		}()
-	}
+	copied := c.copyOutputs(outputs, o.Stdout, o.Stderr)
 	go func() {
 		ps, err := proc.Wait()
 		w.exit, w.err = c.exitOf(ps, err)
-		// The output that was written before the exit is in the pipes:
-		// let the copies drain it before the exit is announced.
-		drainOutputs(outputs)
-		copies.Wait()
+		// What the process wrote before it exited is still in the pipes:
+		// the copies end when they have read it all.
+		if err := <-copied; err != nil && w.err == nil {
+			w.err = err
+		}
 		if err := c.update(func(r *record) { e := w.exit; r.Exit = &e }); err != nil && w.err == nil {
 			w.err = err
 		}
@@ -161,27 +174,120 @@ type namedReader struct {
 	r    *os.File
 }
 
-// drainOutputs tells the copies that no more output will come: the FIFOs
-// are opened read-write by the container side, so they never report EOF;
-// once the process is gone, reading until the pipe is empty is all.
-func drainOutputs(outputs []namedReader) {
-	for _, o := range outputs {
-		o.r.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+// copyOutputs copies the container's output streams into its log and to
+// the attached writers, until the streams end, which they do when every
+// process of the container is gone. The channel gets the first error that
+// lost output, once every stream ended.
+func (c *Container) copyOutputs(outputs []namedReader, stdout, stderr io.Writer) <-chan error {
+	done := make(chan error, 1)
+	var lw *logs.Writer
+	if !c.Spec.Log.Disabled {
+		var err error
+		lw, err = logs.NewWriter(c.rt.dir(c.ID), "container", logs.Options{MaxSize: c.Spec.Log.MaxSize, MaxFiles: c.Spec.Log.MaxFiles})
+		if err != nil {
+			// The container runs on; what it writes is not kept.
+			lw = nil
+			defer func() { done <- fmt.Errorf("container %s: opening its log: %w", c.Spec.Name, err) }()
+		}
 	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(outputs))
+	for i, out := range outputs {
+		attach := stdout
+		if out.name == "stderr" {
+			attach = stderr
+		}
+		var r io.Reader = out.r
+		if attach != nil {
+			r = io.TeeReader(r, ignoreErrors{attach})
+		}
+		wg.Go(func() {
+			defer out.r.Close()
+			if lw == nil {
+				_, errs[i] = io.Copy(io.Discard, r)
+				return
+			}
+			errs[i] = logs.Copy(context.Background(), r, out.name, lw)
+		})
+	}
+	go func() {
+		wg.Wait()
+		if lw != nil {
+			if err := lw.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		select {
+		case done <- errors.Join(errs...):
+		default:
+		}
+	}()
+	return done
 }
 
-// copyOutput copies one output stream of the container until it ends.
-func (c *Container) copyOutput(stream string, r io.Reader, attach io.Writer) {
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := r.Read(buf)
-		if n > 0 && attach != nil {
-			attach.Write(buf[:n])
-		}
-		if err != nil {
-			return
+// ignoreErrors keeps a failing attached terminal from stopping the copy
+// into the log.
+type ignoreErrors struct{ w io.Writer }
+
+func (i ignoreErrors) Write(p []byte) (int, error) {
+	i.w.Write(p)
+	return len(p), nil
+}
+
+// Reattach takes over a running container that another process started
+// (and may have left, even by kill -9): its output, buffered in the FIFOs
+// meanwhile, goes on to the log, and Wait reports its exit (as a missed
+// one: only the starting process could read the code). A container with a
+// terminal lost its output with the process that held the terminal.
+func (c *Container) Reattach(ctx context.Context) error {
+	c.rt.mu.Lock()
+	defer c.rt.mu.Unlock()
+	if _, ok := c.rt.waiters[c.ID]; ok {
+		return nil // this process watches it already
+	}
+	var outputs []namedReader
+	if !c.Spec.Process.TTY {
+		for _, name := range []string{"stdout", "stderr"} {
+			p := filepath.Join(c.rt.runDir(c.ID), name)
+			f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+			if err != nil {
+				for _, o := range outputs {
+					o.r.Close()
+				}
+				return fmt.Errorf("container %s: reattaching its output: %w", c.Spec.Name, err)
+			}
+			outputs = append(outputs, namedReader{name, f})
 		}
 	}
+	copied := c.copyOutputs(outputs, nil, nil)
+	w := &waiter{done: make(chan struct{})}
+	c.rt.waiters[c.ID] = w
+	go func() {
+		rec, err := c.rt.readRecord(c.ID)
+		if err == nil && rec.Exit == nil && rec.Pid != 0 {
+			err = waitPid(context.Background(), rec.Pid, rec.StartedAt)
+		}
+		if err != nil {
+			w.err = err
+		}
+		<-copied
+		w.exit = Exit{Code: 255, Missed: true, FinishedAt: time.Now().UTC(), OOMKilled: c.oomKilled()}
+		if rec != nil && rec.Exit != nil {
+			w.exit = *rec.Exit
+		} else if err := c.update(func(r *record) { e := w.exit; r.Exit = &e }); err != nil && w.err == nil {
+			w.err = err
+		}
+		close(w.done)
+	}()
+	return nil
+}
+
+// LogOptions say which lines Logs returns.
+type LogOptions = logs.ReadOptions
+
+// Logs calls fn with the container's logged output.
+func (c *Container) Logs(ctx context.Context, o LogOptions, fn func(logs.Record) error) error {
+	return logs.Read(ctx, c.rt.dir(c.ID), "container", o, fn)
 }
 
 type fifoPair struct{ r, w *os.File }
@@ -237,7 +343,7 @@ func signalName(s syscall.Signal) string {
 
 // oomKilled reads the cgroup's OOM kill counter.
 func (c *Container) oomKilled() bool {
-	st, err := c.lc.State()
+	st, err := c.lcNow().State()
 	if err != nil {
 		return false
 	}
@@ -325,7 +431,7 @@ func waitPid(ctx context.Context, pid int, started time.Time) error {
 
 // Signal sends sig to the container's main process.
 func (c *Container) Signal(ctx context.Context, sig syscall.Signal) error {
-	if err := c.lc.Signal(sig); err != nil {
+	if err := c.lcNow().Signal(sig); err != nil {
 		if errors.Is(err, libcontainer.ErrNotRunning) {
 			return fmt.Errorf("container %s is not running: %w", c.Spec.Name, errdefs.ErrFailedPrecondition)
 		}
@@ -339,7 +445,7 @@ func (c *Container) Signal(ctx context.Context, sig syscall.Signal) error {
 // overrides the container's). The stop goes on when ctx ends: a stop half
 // done helps no one.
 func (c *Container) Stop(ctx context.Context, timeout *time.Duration) (Exit, error) {
-	st, err := c.lc.Status()
+	st, err := c.lcNow().Status()
 	if err != nil {
 		return Exit{}, err
 	}
@@ -347,7 +453,7 @@ func (c *Container) Stop(ctx context.Context, timeout *time.Duration) (Exit, err
 		return c.Wait(ctx)
 	}
 	if st == libcontainer.Paused {
-		if err := c.lc.Resume(); err != nil {
+		if err := c.lcNow().Resume(); err != nil {
 			return Exit{}, err
 		}
 	}
@@ -368,7 +474,7 @@ func (c *Container) Stop(ctx context.Context, timeout *time.Duration) (Exit, err
 	}
 	bg := context.WithoutCancel(ctx)
 	if grace > 0 {
-		if err := c.lc.Signal(sig); err == nil {
+		if err := c.lcNow().Signal(sig); err == nil {
 			wctx, cancel := context.WithTimeout(bg, grace)
 			e, err := c.Wait(wctx)
 			cancel()
@@ -377,7 +483,7 @@ func (c *Container) Stop(ctx context.Context, timeout *time.Duration) (Exit, err
 			}
 		}
 	}
-	if err := c.lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+	if err := c.lcNow().Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
 		return Exit{}, fmt.Errorf("killing container %s: %w", c.Spec.Name, err)
 	}
 	return c.Wait(bg)
@@ -386,7 +492,7 @@ func (c *Container) Stop(ctx context.Context, timeout *time.Duration) (Exit, err
 // Delete removes a stopped container (force: a running one is killed
 // first): cgroup, mounts, state, logs.
 func (c *Container) Delete(ctx context.Context, force bool) error {
-	st, err := c.lc.Status()
+	st, err := c.lcNow().Status()
 	if err != nil {
 		return err
 	}
@@ -422,7 +528,7 @@ func (c *Container) State(ctx context.Context) (State, error) {
 	if err != nil {
 		return State{}, err
 	}
-	st, err := c.lc.Status()
+	st, err := c.lcNow().Status()
 	if err != nil {
 		return State{}, err
 	}
@@ -441,8 +547,8 @@ func (c *Container) State(ctx context.Context) (State, error) {
 }
 
 // Pause freezes every process of the container; Resume thaws them.
-func (c *Container) Pause(ctx context.Context) error  { return c.lc.Pause() }
-func (c *Container) Resume(ctx context.Context) error { return c.lc.Resume() }
+func (c *Container) Pause(ctx context.Context) error  { return c.lcNow().Pause() }
+func (c *Container) Resume(ctx context.Context) error { return c.lcNow().Resume() }
 
 // Stats are a container's resource use, from its cgroup.
 type Stats struct {
@@ -454,7 +560,7 @@ type Stats struct {
 
 // Stats reads the container's cgroup.
 func (c *Container) Stats(ctx context.Context) (Stats, error) {
-	s, err := c.lc.Stats()
+	s, err := c.lcNow().Stats()
 	if err != nil {
 		return Stats{}, fmt.Errorf("container %s: %w", c.Spec.Name, err)
 	}
@@ -509,7 +615,7 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (int, error) {
 	} else {
 		proc.Stdin, proc.Stdout, proc.Stderr = o.Stdin, o.Stdout, o.Stderr
 	}
-	if err := c.lc.Run(proc); err != nil {
+	if err := c.lcNow().Run(proc); err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", c.Spec.Name, err)
 	}
 	var copies sync.WaitGroup
@@ -575,4 +681,13 @@ func recvFile(sock *os.File) (*os.File, error) {
 		return nil, fmt.Errorf("receiving the terminal: unexpected rights")
 	}
 	return os.NewFile(uintptr(fds[0]), string(name[:n])), nil
+}
+
+// lcNow is libcontainer's view of the container as it is now: another
+// process may have started or stopped it since this one loaded it.
+func (c *Container) lcNow() *libcontainer.Container {
+	if lc, err := libcontainer.Load(c.rt.lcRoot(), c.ID); err == nil {
+		return lc
+	}
+	return c.lc
 }
