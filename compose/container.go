@@ -87,6 +87,12 @@ func ContainerID(projectName, service string, number int) string {
 // does not support yet (errdefs.ErrNotImplemented), and name the service
 // and the key.
 func ContainerSpec(p *types.Project, svc types.ServiceConfig, number int, img *image.Image, environ map[string]string) (spec.Container, error) {
+	return containerSpec(p, svc, number, ContainerID(p.Name, svc.Name, number), img, environ)
+}
+
+// containerSpec is ContainerSpec for a container whose id is given: a
+// one-off container of `run` has a random one.
+func containerSpec(p *types.Project, svc types.ServiceConfig, number int, id string, img *image.Image, environ map[string]string) (spec.Container, error) {
 	if number < 1 {
 		return spec.Container{}, fmt.Errorf("%w: service %q: replica number %d: numbers start at 1", errdefs.ErrInvalidArgument, svc.Name, number)
 	}
@@ -100,7 +106,7 @@ func ContainerSpec(p *types.Project, svc types.ServiceConfig, number int, img *i
 	b := containerBuilder{svc: svc}
 
 	c := spec.Container{
-		ID:     ContainerID(p.Name, svc.Name, number),
+		ID:     id,
 		Name:   ContainerName(p.Name, svc, number),
 		Image:  svc.Image,
 		Layers: slices.Clone(img.Layers),

@@ -86,6 +86,7 @@ func newRootCommand(s streams, environ []string) *cobra.Command {
 		newImageCommand(g),
 		newLoadCommand(g, s),
 		newSaveCommand(g, s),
+		newRunCommand(g, s),
 	)
 	return root
 }

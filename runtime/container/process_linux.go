@@ -26,6 +26,9 @@ import (
 type StartOptions struct {
 	Stdin          io.Reader // copied to the process when OpenStdin or TTY
 	Stdout, Stderr io.Writer // also get the output (attach)
+	// ConsoleWidth and ConsoleHeight size the terminal of a TTY
+	// container.
+	ConsoleWidth, ConsoleHeight uint16
 }
 
 // waiter is the exit of a container this process started: only the parent
@@ -66,6 +69,7 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 		proc.Args = append([]string{initPath, "--"}, proc.Args...)
 	}
 	proc.Init = true
+	proc.ConsoleWidth, proc.ConsoleHeight = o.ConsoleWidth, o.ConsoleHeight
 
 	var closers []io.Closer
 	defer func() {
@@ -74,7 +78,7 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 		}
 	}()
 	var outputs []namedReader
-	var console *os.File
+	var console, stdin *os.File
 	if c.Spec.Process.TTY {
 		parent, child, err := socketPair()
 		if err != nil {
@@ -103,28 +107,44 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 				proc.Stderr = f.w
 			}
 		}
-		if c.Spec.Process.OpenStdin {
+		switch {
+		case c.Spec.Process.OpenStdin && o.Stdin != nil:
+			// Attached: the process reads the caller's input and sees
+			// its end.
+			r, w, err := os.Pipe()
+			if err != nil {
+				return err
+			}
+			closers = append(closers, r)
+			proc.Stdin, stdin = r, w
+		case c.Spec.Process.OpenStdin:
+			// stdin_open alone: input that stays open, read-write so
+			// the process never sees an end.
 			in, err := c.fifo("stdin")
 			if err != nil {
 				return err
 			}
 			in.r.Close()
-			proc.Stdin = in.w // read-write: the process never sees EOF
-			if o.Stdin != nil {
-				go func() {
-					io.Copy(in.w, o.Stdin)
-					in.w.Close()
-				}()
-			} else {
-				closers = append(closers, in.w)
-			}
+			proc.Stdin = in.w
+			closers = append(closers, in.w)
 		}
 	}
 	if err := c.lc.Run(proc); err != nil {
 		for _, r := range outputs {
 			r.r.Close()
 		}
+		if stdin != nil {
+			stdin.Close()
+		}
 		return fmt.Errorf("starting container %s: %w", c.Spec.Name, err)
+	}
+	if stdin != nil {
+		// Only now: the container holds its own end of the FIFO, and
+		// closing this one at the end of the input cannot take it away.
+		go func() {
+			io.Copy(stdin, o.Stdin)
+			stdin.Close()
+		}()
 	}
 	if console != nil {
 		// The terminal's master end: the container's output, and its

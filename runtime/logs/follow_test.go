@@ -167,27 +167,31 @@ func slicesHasSuffix(s, suffix []int) bool {
 }
 
 // TestFollowTail: the last lines of the history, then new lines as they
-// come, including a line in chunks that ends after following began.
+// come, including a line in chunks that ends after following began and a
+// line of the other stream that ended before it.
 func TestFollowTail(t *testing.T) {
-	for _, tail := range []int{0, 2, -1} {
-		t.Run(fmt.Sprint("tail ", tail), func(t *testing.T) {
+	for _, tc := range []struct {
+		tail    int
+		history int64 // lines of the history returned
+		want    []string
+	}{
+		{0, 0, []string{"first half second half\n", "4\n", "no end"}},
+		{2, 2, []string{"3\n", "err\n", "first half second half\n", "4\n", "no end"}},
+		{-1, 4, []string{"1\n", "2\n", "3\n", "err\n", "first half second half\n", "4\n", "no end"}},
+	} {
+		t.Run(fmt.Sprint("tail ", tc.tail), func(t *testing.T) {
 			dir := t.TempDir()
 			w := newWriter(t, dir, Options{})
 			w.Write("stdout", t0, []byte("1\n2\n3\nfirst half "))
-			f := startFollow(context.Background(), dir, ReadOptions{Tail: tail})
-			history := map[int]int64{0: 0, 2: 2, -1: 3}[tail]
-			f.waitFor(t, history)
+			w.Write("stderr", t0, []byte("err\n"))
+			f := startFollow(context.Background(), dir, ReadOptions{Tail: tc.tail})
+			f.waitFor(t, tc.history)
 			time.Sleep(5 * time.Millisecond) // the follower polls the file
 			w.Write("stdout", t0, []byte("second half\n4\n"))
 			w.Write("stderr", t0, []byte("no end"))
 			got := lines(f.finish(t))
-			want := map[int][]string{
-				0:  {"first half second half\n", "4\n", "no end"},
-				2:  {"2\n", "3\n", "first half second half\n", "4\n", "no end"},
-				-1: {"1\n", "2\n", "3\n", "first half second half\n", "4\n", "no end"},
-			}[tail]
-			if strings.Join(got, "|") != strings.Join(want, "|") {
-				t.Errorf("followed %q, want %q", got, want)
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
+				t.Errorf("followed %q, want %q", got, tc.want)
 			}
 		})
 	}

@@ -61,9 +61,12 @@ const defaultPollInterval = 100 * time.Millisecond
 // errUntil ends a read at the first line newer than Until.
 var errUntil = errors.New("past until")
 
-// Read calls fn with the records of the log <dir>/<name>.log and its rotated
-// files, oldest first, with each line's chunks joined. Records that are not
-// valid JSON (a write torn by a crash or a full disk) are skipped. Read
+// Read calls fn with the lines of the log <dir>/<name>.log and its rotated
+// files, oldest first, each joined from its chunks. Lines come in the order
+// they ended; a line never ended (output that stopped without a newline)
+// counts as ended by its last chunk, except with Follow, where it comes when
+// Stop is closed. Records that are not valid JSON (a write torn by a crash or
+// a full disk) are skipped. Read
 // returns nil when it is done, ctx.Err() if ctx ends first, and the error fn
 // returns if it is not nil, which also stops it. A log that does not exist
 // yet has no records; with Follow, Read waits for it.
@@ -100,7 +103,7 @@ type reader struct {
 	seq  uint64 // counts records
 	// While holding, lines are returned in the order of their last
 	// records, a line never ended counting as ended by its last chunk
-	// (see hold). Following returns lines as they end.
+	// (see release). Following returns lines as they end.
 	holding bool
 	held    []heldLine
 	heldAt  int // held[:heldAt] were delivered
@@ -175,8 +178,9 @@ func (r *reader) read() error {
 		}
 	}
 	// Without Follow, the lines not ended are done: they take their place
-	// among the others. With Follow, they may still end.
-	if err := r.release(!r.opts.Follow); err != nil {
+	// among the others. With Follow, they may still end, and come when they
+	// do; the lines held behind them come now.
+	if err := r.release(true, !r.opts.Follow); err != nil {
 		return err
 	}
 	r.holding = false
@@ -507,16 +511,16 @@ func (r *reader) process(line []byte) error {
 		r.held = append(r.held, heldLine{p.rec, p.seq})
 	}
 	if r.holding {
-		return r.release(false)
+		return r.release(false, false)
 	}
 	return nil
 }
 
 // release delivers the held lines that no pending line can come before:
-// those that ended before the oldest last chunk of a pending line. With
-// final set, the pending lines are done, and are delivered too, each in the
-// place of its last chunk.
-func (r *reader) release(final bool) error {
+// those that ended before the oldest last chunk of a pending line. With all
+// set, it delivers every held line; with final set too, the pending lines are
+// done, and are delivered as well, each in the place of its last chunk.
+func (r *reader) release(all, final bool) error {
 	oldest := uint64(math.MaxUint64)
 	var ps []*pending
 	for _, p := range r.pend {
@@ -536,7 +540,7 @@ func (r *reader) release(final bool) error {
 			continue
 		}
 		h := r.held[r.heldAt]
-		if !final && h.seq > oldest && len(r.held)-r.heldAt <= maxHeld {
+		if !all && h.seq > oldest && len(r.held)-r.heldAt <= maxHeld {
 			break
 		}
 		r.held[r.heldAt] = heldLine{}
@@ -555,9 +559,7 @@ func (r *reader) release(final bool) error {
 // flush delivers the lines that were never ended, in the order of their
 // last chunks.
 func (r *reader) flush() error {
-	r.holding = true
-	defer func() { r.holding = false }()
-	return r.release(true)
+	return r.release(true, true)
 }
 
 // deliver passes a line to fn, or keeps it while the last Tail lines of the

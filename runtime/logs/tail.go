@@ -15,28 +15,43 @@ import (
 // previous line, so that the chunks of each line are all read. It returns
 // the index of a file in files and an offset in it; lines read from there
 // that are older than the last Tail are dropped by the ring in deliver.
+//
+// When following, a line not ended yet is not among the Tail lines but will
+// be returned once it ends, so its chunks are needed too, even those before
+// the Tail lines. The walk goes on for them until it has seen both stdout
+// and stderr, or for at most maxLine more bytes: a line longer than that is
+// returned in pieces anyway.
 func (r *reader) tailStart(files []*logFile) (int, int64, error) {
 	const (
 		unseen = iota
-		open   // a line of the stream is counted, its start not found yet
-		closed // the stream has no (more) lines among the last Tail
+		open   // a line of the stream is needed, its start not found yet
+		closed // the stream has no (more) lines that are needed
 	)
 	state := make(map[string]int)
 	lines, opens := 0, 0
+	startFile, startOff := -1, int64(0) // found start, if startFile >= 0
+	lastFile, lastOff := 0, int64(0)    // the record read last
+	extending, scanned := false, 0
 	for i := len(files) - 1; i >= 0; i-- {
 		st, err := files[i].f.Stat()
 		if err != nil {
 			return 0, 0, fmt.Errorf("logs: reading %s: %w", files[i].f.Name(), err)
 		}
-		var start int64
 		stopped, err := reverseLines(files[i], st.Size(), func(line []byte, off int64) bool {
+			if extending {
+				if scanned += len(line) + 1; scanned > maxLine {
+					return true
+				}
+			}
+			lastFile, lastOff = i, off
 			if !decodeRecord(line, &r.rec) {
 				return false
 			}
 			s := r.rec.Stream
+			closes := r.rec.ends() && state[s] == open
 			switch {
 			case r.rec.ends():
-				if state[s] == open {
+				if closes {
 					opens-- // this record ends the line before the open one
 				}
 				if lines < r.opts.Tail {
@@ -56,20 +71,33 @@ func (r *reader) tailStart(files []*logFile) (int, int64, error) {
 				state[s] = open
 				opens++
 			}
-			if lines >= r.opts.Tail && opens == 0 {
-				start = off + int64(len(line)) + 1
+			if lines < r.opts.Tail || opens > 0 {
+				return false
+			}
+			if !extending || closes {
+				startFile, startOff = i, off+int64(len(line))+1
+			}
+			if !r.opts.Follow {
 				return true
 			}
-			return false
+			extending = true
+			return state["stdout"] != unseen && state["stderr"] != unseen
 		})
 		if err != nil {
 			return 0, 0, err
 		}
 		if stopped {
-			return i, start, nil
+			if opens > 0 {
+				// Out of budget: start with the oldest chunk found.
+				return lastFile, lastOff, nil
+			}
+			return startFile, startOff, nil
 		}
 	}
-	return 0, 0, nil
+	if opens > 0 || startFile < 0 {
+		return 0, 0, nil
+	}
+	return startFile, startOff, nil
 }
 
 // reverseLines calls fn with the lines of lf that end before offset end, last

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/mattn/go-shellwords"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/berth-dev/berth/compose"
+	"github.com/berth-dev/berth/runtime/container"
+	"github.com/berth-dev/berth/runtime/spec"
+)
+
+// exitCode ends berth with a container's exit code, printing nothing.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// containerRuntime opens the container runtime: state under
+// BERTH_ROOT/containers, runtime files under BERTH_RUN (default /run/berth).
+func (g *globalOptions) containerRuntime() (*container.Runtime, error) {
+	root, ok := g.getenv("BERTH_ROOT")
+	if !ok || root == "" {
+		root = "/var/lib/berth"
+	}
+	run, ok := g.getenv("BERTH_RUN")
+	if !ok || run == "" {
+		run = "/run/berth"
+	}
+	return container.New(container.Options{Root: filepath.Join(root, "containers"), Run: run})
+}
+
+func (g *globalOptions) environMap() map[string]string {
+	m := map[string]string{}
+	for _, kv := range g.environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+type runFlags struct {
+	o                   compose.RunOptions
+	entrypoint          string
+	noTTY               bool
+	detach              bool
+	quietPull           bool
+	labels              []string
+	publish             []string
+	volumes             []string
+	servicePorts, build bool
+}
+
+func newRunCommand(g *globalOptions, s streams) *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run [OPTIONS] SERVICE [COMMAND] [ARGS...]",
+		Short: "Run a one-off command on a service",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRun(cmd.Context(), g, s, &f, cmd.Flags().Changed("interactive"), args)
+		},
+	}
+	cmd.Flags().SetInterspersed(false) // what follows SERVICE is the command's
+	fl := cmd.Flags()
+	fl.BoolVarP(&f.detach, "detach", "d", false, "Run container in background and print container ID")
+	fl.BoolVar(&f.o.Remove, "rm", false, "Automatically remove the container when it exits")
+	fl.StringArrayVarP(&f.o.Env, "env", "e", nil, "Set environment variables")
+	fl.StringArrayVarP(&f.labels, "label", "l", nil, "Add or override a label")
+	fl.StringVar(&f.o.Name, "name", "", "Assign a name to the container")
+	fl.StringVarP(&f.o.User, "user", "u", "", "Run as specified username or uid")
+	fl.StringVarP(&f.o.WorkingDir, "workdir", "w", "", "Working directory inside the container")
+	fl.StringVar(&f.entrypoint, "entrypoint", "", "Override the entrypoint of the image")
+	fl.BoolVar(&f.o.NoDeps, "no-deps", false, "Don't start linked services")
+	fl.BoolVarP(&f.noTTY, "no-TTY", "T", false, "Disable pseudo-TTY allocation (default: auto-detected)")
+	fl.BoolVarP(&f.o.Interactive, "interactive", "i", true, "Keep STDIN open even if not attached")
+	fl.StringArrayVar(&f.o.CapAdd, "cap-add", nil, "Add Linux capabilities")
+	fl.StringArrayVar(&f.o.CapDrop, "cap-drop", nil, "Drop Linux capabilities")
+	fl.StringVar(&f.o.PullPolicy, "pull", "policy", "Pull image before running (\"always\"|\"missing\"|\"never\")")
+	fl.BoolVar(&f.quietPull, "quiet-pull", false, "Pull without printing progress information")
+	fl.StringArrayVar(&f.publish, "publish", nil, "Publish a container's port(s) to the host")
+	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "Bind mount a volume")
+	fl.BoolVarP(&f.servicePorts, "service-ports", "P", false, "Run command with all service's ports enabled and mapped to the host")
+	fl.BoolVar(&f.build, "build", false, "Build image before starting container")
+	return cmd
+}
+
+func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, interactiveSet bool, args []string) error {
+	switch {
+	case f.detach:
+		return fmt.Errorf("run --detach is not supported yet: a detached container needs the project supervisor, which comes with `berth up`")
+	case len(f.publish) > 0 || f.servicePorts:
+		return fmt.Errorf("run --publish/--service-ports are not supported yet: published ports come with bridge networks")
+	case len(f.volumes) > 0:
+		return fmt.Errorf("run --volume is not supported yet: volumes come with their own issue")
+	case f.build:
+		return fmt.Errorf("run --build: berth does not build images; load them with `berth load -i FILE`")
+	}
+	switch f.o.PullPolicy {
+	case "policy":
+		f.o.PullPolicy = ""
+	case "always", "missing", "never":
+	default:
+		return fmt.Errorf("invalid --pull %q: use always, missing or never", f.o.PullPolicy)
+	}
+	f.o.Service = args[0]
+	if len(args) > 1 {
+		f.o.Command = args[1:]
+	}
+	if f.entrypoint != "" {
+		ep, err := shellwords.Parse(f.entrypoint)
+		if err != nil {
+			return fmt.Errorf("--entrypoint %q: %w", f.entrypoint, err)
+		}
+		f.o.Entrypoint = ep
+	}
+	f.o.Labels = map[string]string{}
+	for _, l := range f.labels {
+		k, v, _ := strings.Cut(l, "=")
+		f.o.Labels[k] = v
+	}
+
+	// docker compose gives the container a terminal when berth has one,
+	// unless -T.
+	in, inIsFile := s.in.(*os.File)
+	out, outIsFile := s.out.(*os.File)
+	f.o.TTY = !f.noTTY && inIsFile && outIsFile && isTerminal(in) && isTerminal(out)
+	if !interactiveSet && !f.o.TTY && inIsFile && !isTerminal(in) {
+		// Piped input is the command's: `echo x | berth run -T svc cat`.
+		f.o.Interactive = true
+	}
+	f.o.Attach = compose.Attach{Stdout: s.out, Stderr: s.err}
+	if f.o.Interactive {
+		f.o.Attach.Stdin = s.in
+	}
+	if f.o.TTY {
+		if w, h, err := term.GetSize(int(out.Fd())); err == nil {
+			f.o.Attach.ConsoleWidth, f.o.Attach.ConsoleHeight = uint16(w), uint16(h)
+		}
+		state, err := term.MakeRaw(int(in.Fd()))
+		if err != nil {
+			return fmt.Errorf("setting the terminal to raw mode: %w", err)
+		}
+		defer term.Restore(int(in.Fd()), state)
+	} else {
+		// Without a terminal, Ctrl-C and SIGTERM go to the container, as
+		// docker's signal proxy does.
+		sigs := make(chan os.Signal, 4)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+		defer signal.Stop(sigs)
+		forward := make(chan syscall.Signal, 4)
+		go func() {
+			for sig := range sigs {
+				forward <- sig.(syscall.Signal)
+			}
+		}()
+		f.o.Signals = forward
+		// The command keeps running after a signal: the container decides
+		// when it ends.
+		ctx = context.WithoutCancel(ctx)
+	}
+
+	images, err := g.imageStore()
+	if err != nil {
+		return err
+	}
+	rt, err := g.containerRuntime()
+	if err != nil {
+		return err
+	}
+	var pullOut io.Writer = s.err
+	if f.quietPull {
+		pullOut = io.Discard
+	}
+	r := newPullRenderer(pullOut, g.progressMode(s.err, f.quietPull))
+	f.o.PullEvents = r.event
+	code, err := compose.Run(ctx, g.projectOptions(), g.environMap(), images, runtime{rt}, f.o)
+	r.close()
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return exitCode(code)
+	}
+	return nil
+}
+
+// runtime and runContainer give compose the container runtime it drives.
+type runtime struct{ rt *container.Runtime }
+
+func (r runtime) Create(ctx context.Context, c spec.Container) (compose.Container, error) {
+	ct, err := r.rt.Create(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return runContainer{ct}, nil
+}
+
+type runContainer struct{ c *container.Container }
+
+func (c runContainer) Start(ctx context.Context, a compose.Attach) error {
+	return c.c.Start(ctx, container.StartOptions{
+		Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr,
+		ConsoleWidth: a.ConsoleWidth, ConsoleHeight: a.ConsoleHeight,
+	})
+}
+
+func (c runContainer) Wait(ctx context.Context) (int, error) {
+	e, err := c.c.Wait(ctx)
+	return e.Code, err
+}
+
+func (c runContainer) Signal(ctx context.Context, sig syscall.Signal) error {
+	return c.c.Signal(ctx, sig)
+}
+
+func (c runContainer) Remove(ctx context.Context) error { return c.c.Delete(ctx, true) }

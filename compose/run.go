@@ -1,0 +1,190 @@
+package compose
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/containerd/errdefs"
+
+	"github.com/berth-dev/berth/project"
+	"github.com/berth-dev/berth/runtime/image"
+	"github.com/berth-dev/berth/runtime/spec"
+)
+
+// ContainerRuntime is what the verbs need of the container runtime
+// (runtime/container): making containers from specs.
+type ContainerRuntime interface {
+	Create(ctx context.Context, c spec.Container) (Container, error)
+}
+
+// Container is a created container, as the verbs drive it: started once,
+// waited for, signalled, removed.
+type Container interface {
+	// Start runs the main process, attached to a's streams while the
+	// caller lives.
+	Start(ctx context.Context, a Attach) error
+	// Wait returns the exit code, 128+signal when killed.
+	Wait(ctx context.Context) (int, error)
+	Signal(ctx context.Context, sig syscall.Signal) error
+	// Remove stops the container if it runs and removes it.
+	Remove(ctx context.Context) error
+}
+
+// Attach connects a container's standard streams to the caller's.
+type Attach struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// ConsoleWidth and ConsoleHeight size the container's terminal.
+	ConsoleWidth, ConsoleHeight uint16
+}
+
+// RunOptions are `berth run`'s.
+type RunOptions struct {
+	Service     string
+	Command     []string // replaces the service's command when not nil
+	Entrypoint  []string // replaces the service's entrypoint when not nil
+	Env         []string // KEY=VALUE, or KEY to take berth's own value
+	Labels      map[string]string
+	User        string
+	WorkingDir  string
+	Name        string
+	Remove      bool // --rm
+	NoDeps      bool
+	TTY         bool // -t, the default on a terminal
+	Interactive bool // -i: keep stdin open
+	CapAdd      []string
+	CapDrop     []string
+	PullPolicy  string // --pull: "" (the service's pull_policy), missing, always, never
+	PullEvents  func(PullEvent)
+	Attach      Attach
+	// Signals, when not nil, carries the signals the user sends berth
+	// (Ctrl-C without a terminal): they are passed on to the container.
+	Signals <-chan syscall.Signal
+}
+
+// Run runs a one-off container of a service, attached, and returns its
+// exit code, as `docker compose run` does.
+func Run(ctx context.Context, lo project.Options, environ map[string]string, images ImageStore, rt ContainerRuntime, o RunOptions) (int, error) {
+	p, err := project.Load(ctx, lo)
+	if err != nil {
+		return 0, err
+	}
+	svc, ok := p.Services[o.Service]
+	if !ok {
+		if _, disabled := p.DisabledServices[o.Service]; disabled {
+			return 0, &project.Error{Service: o.Service, Err: fmt.Errorf("service %q is disabled by its profiles", o.Service), Hint: "enable one of its profiles with --profile"}
+		}
+		return 0, &project.Error{Err: fmt.Errorf("no such service: %s", o.Service), Hint: "run `berth config --services` to list the project's services"}
+	}
+	if !o.NoDeps && len(svc.DependsOn) > 0 {
+		return 0, &project.Error{Service: o.Service, Key: "depends_on",
+			Err:  fmt.Errorf("%w: berth run does not start a service's dependencies yet", errdefs.ErrNotImplemented),
+			Hint: "pass --no-deps to run the service alone"}
+	}
+	if svc.Image == "" {
+		return 0, &project.Error{Service: o.Service, Key: "image", Err: fmt.Errorf("%w: the service has no image and berth does not build images", errdefs.ErrNotImplemented)}
+	}
+	// "missing" as a flag defers to the service's pull_policy (missing by
+	// default); "always" overrides it; "never" is the service's never.
+	pull := PullOptions{Policy: o.PullPolicy, Events: func(e PullEvent) {
+		// docker compose run says nothing of an image it has.
+		if e.Status != PullSkipped && o.PullEvents != nil {
+			o.PullEvents(e)
+		}
+	}}
+	switch o.PullPolicy {
+	case "":
+		pull.Policy = "missing"
+	case "never":
+		pull.Policy = "missing"
+		svc.PullPolicy = types.PullPolicyNever
+		p.Services[o.Service] = svc
+	}
+	if err := pullServices(ctx, p, []string{o.Service}, images, pull, time.Now()); err != nil {
+		return 0, err
+	}
+	img, err := images.Get(ctx, svc.Image)
+	if err != nil {
+		return 0, &project.Error{Service: o.Service, Key: "image", Err: err, Hint: "load it with `berth load -i FILE` or pull it with `berth pull`"}
+	}
+
+	c, err := runSpec(p, svc, img, environ, o)
+	if err != nil {
+		return 0, err
+	}
+	ct, err := rt.Create(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	if o.Remove {
+		defer ct.Remove(context.WithoutCancel(ctx))
+	}
+	if err := ct.Start(ctx, o.Attach); err != nil {
+		return 0, err
+	}
+	waited := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-o.Signals:
+				ct.Signal(context.WithoutCancel(ctx), sig)
+			case <-waited:
+				return
+			}
+		}
+	}()
+	code, err := ct.Wait(context.WithoutCancel(ctx))
+	close(waited)
+	return code, err
+}
+
+// runSpec is the one-off container's spec: the service as `run` changes
+// it, named <project>-<service>-run-<random>, labelled as a one-off.
+func runSpec(p *types.Project, svc types.ServiceConfig, img *image.Image, environ map[string]string, o RunOptions) (spec.Container, error) {
+	if o.Command != nil {
+		svc.Command = o.Command
+	}
+	if o.Entrypoint != nil {
+		svc.Entrypoint = o.Entrypoint
+	}
+	if len(o.Env) > 0 {
+		env := types.NewMappingWithEquals(o.Env)
+		resolved := env.Resolve(func(k string) (string, bool) {
+			v, ok := environ[k]
+			return v, ok
+		})
+		svc.Environment = svc.Environment.OverrideBy(resolved)
+	}
+	if o.User != "" {
+		svc.User = o.User
+	}
+	if o.WorkingDir != "" {
+		svc.WorkingDir = o.WorkingDir
+	}
+	svc.CapAdd = append(slices.Clone(svc.CapAdd), o.CapAdd...)
+	svc.CapDrop = append(slices.Clone(svc.CapDrop), o.CapDrop...)
+	svc.Tty = o.TTY
+	svc.StdinOpen = o.Interactive
+	slug := make([]byte, 6)
+	rand.Read(slug)
+	name := o.Name
+	if name == "" {
+		name = fmt.Sprintf("%s-%s-run-%s", p.Name, svc.Name, hex.EncodeToString(slug))
+	}
+	svc.ContainerName = name
+	labels := map[string]string{OneoffLabel: "True", "com.docker.compose.slug": hex.EncodeToString(slug)}
+	for k, v := range o.Labels {
+		labels[k] = v
+	}
+	svc.CustomLabels = labels
+	id := make([]byte, 32)
+	rand.Read(id)
+	return containerSpec(p, svc, 1, hex.EncodeToString(id), img, environ)
+}

@@ -1,0 +1,201 @@
+package tests
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/berth-dev/berth/tests/offline"
+)
+
+// berthBinary builds berth once per test binary.
+var berthBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "berth-e2e-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "berth")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/berth-dev/berth/cmd/berth").CombinedOutput()
+	if err != nil {
+		return "", &buildError{out: out, err: err}
+	}
+	return bin, nil
+})
+
+type buildError struct {
+	out []byte
+	err error
+}
+
+func (e *buildError) Error() string { return "building berth: " + e.err.Error() + "\n" + string(e.out) }
+
+// cli runs the real berth binary on one project with its own state, as a
+// user would (docker/compose's e2e framework does the same).
+type cli struct {
+	t       *testing.T
+	bin     string
+	dir     string // the project directory
+	environ []string
+}
+
+func newCLI(t *testing.T, composeYAML string) *cli {
+	t.Helper()
+	needRoot(t)
+	bin, err := berthBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	run, err := os.MkdirTemp("/run", "berth-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(run) })
+	dir := filepath.Join(state, "project")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(composeYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &cli{t: t, bin: bin, dir: dir, environ: append(os.Environ(), "BERTH_ROOT="+filepath.Join(state, "root"), "BERTH_RUN="+run)}
+	archive, err := offline.Archive("busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, code := c.run("", "load", "-i", archive); code != 0 {
+		t.Fatalf("berth load: %s", out)
+	}
+	return c
+}
+
+// run runs berth with args in the project directory, stdin from input,
+// and returns its combined output and exit code.
+func (c *cli) run(input string, args ...string) (string, int) {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Dir, cmd.Env = c.dir, c.environ
+	cmd.Stdin = strings.NewReader(input)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if err != nil {
+		if _, ok := err.(*exec.ExitError); !ok {
+			c.t.Fatalf("berth %v: %v", args, err)
+		}
+	}
+	return out.String(), cmd.ProcessState.ExitCode()
+}
+
+func (c *cli) containers() []string {
+	entries, _ := os.ReadDir(filepath.Join(c.environ[len(c.environ)-2][len("BERTH_ROOT="):], "containers"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestRun: `berth run` runs a service's one-off container with the
+// service's options, attached, returns its exit code, and --rm leaves
+// nothing behind.
+func TestRun(t *testing.T) {
+	c := newCLI(t, `
+services:
+  app:
+    image: busybox
+    init: true
+    working_dir: /work
+    user: "1000:1000"
+    group_add: ["27"]
+    environment:
+      GREETING: hello
+      FROM_HOST:
+    read_only: true
+    tmpfs: ["/scratch:size=1m,mode=1777"]
+    cap_drop: [ALL]
+    cap_add: [NET_BIND_SERVICE]
+    mem_limit: 64m
+    pids_limit: 50
+    ulimits:
+      nofile: {soft: 1000, hard: 2000}
+    hostname: apphost
+    extra_hosts: ["db.local:10.1.2.3"]
+    stop_signal: SIGINT
+  other:
+    image: busybox
+    depends_on: [app]
+`)
+	c.environ = append(c.environ, "FROM_HOST=from-berth")
+	before := hostMounts(t)
+	script := `echo "$GREETING $FROM_HOST"; pwd; id; hostname; grep db.local /etc/hosts; ` +
+		`touch /x 2>/dev/null || echo read-only; touch /scratch/y && echo tmpfs-ok; ulimit -n; ` +
+		`cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; ` +
+		`grep CapBnd /proc/self/status; tr '\0' ' ' < /proc/1/cmdline; echo; exit 7`
+	out, code := c.run("", "run", "--rm", "app", "sh", "-c", script)
+	if code != 7 {
+		t.Fatalf("exit code %d, want 7:\n%s", code, out)
+	}
+	for _, want := range []string{
+		`(?m)^hello from-berth$`, `(?m)^/work$`, `uid=1000(\(app\))? gid=1000(\(app\))? groups=.*\b27\b`, `(?m)^apphost$`,
+		`10\.1\.2\.3\s+db\.local`, `(?m)^read-only$`, `(?m)^tmpfs-ok$`, `(?m)^1000$`, `(?m)^67108864$`,
+		`(?m)^50$`, `CapBnd:\s+0000000000000400`, `/sbin/docker-init -- sh -c`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output does not match %q:\n%s", want, out)
+		}
+	}
+
+	// Piped input reaches the command, which sees its end.
+	out, code = c.run("line one\nline two\n", "run", "--rm", "-T", "app", "wc", "-l")
+	if code != 0 || strings.TrimSpace(out) != "2" {
+		t.Errorf("piped stdin: %d %q", code, out)
+	}
+
+	// Errors say what is wrong and create nothing.
+	out, code = c.run("", "run", "nosuch")
+	if code == 0 || !strings.Contains(out, "no such service: nosuch") {
+		t.Errorf("unknown service: %d %q", code, out)
+	}
+	out, code = c.run("", "run", "other", "true")
+	if code == 0 || !strings.Contains(out, "--no-deps") || !strings.Contains(out, "depends_on") {
+		t.Errorf("service with dependencies: %d %q", code, out)
+	}
+	if out, code = c.run("", "run", "--rm", "--no-deps", "other", "true"); code != 0 {
+		t.Errorf("--no-deps: %d %q", code, out)
+	}
+
+	if left := c.containers(); len(left) != 0 {
+		t.Errorf("containers left after --rm: %v", left)
+	}
+	if after := hostMounts(t); after != before {
+		t.Errorf("mounts changed:\n%s\n---\n%s", before, after)
+	}
+}
+
+// hostMounts lists overlay mounts and berth's cgroups.
+func hostMounts(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "overlay") {
+			out = append(out, l)
+		}
+	}
+	cg, _ := filepath.Glob("/sys/fs/cgroup/*/berth/*")
+	for _, d := range cg {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			out = append(out, d)
+		}
+	}
+	return strings.Join(out, "\n")
+}
