@@ -24,6 +24,10 @@ unit: images
 fuzz:
 	$(GO) test ./project -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./runtime/image -run '^$$' -fuzz '^FuzzExtract$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./runtime/logs -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME)
+	for f in FuzzParsePasswd FuzzParseGroup FuzzHosts FuzzResolvConf; do \
+		$(GO) test ./runtime/rootfs -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -36,10 +40,12 @@ images:
 	$(GO) run ./tests/imagebuild -out $(IMAGES)
 
 # Builds berth and the offline images, loads them into berth's store
-# (BERTH_ROOT, default /var/lib/berth), and shows the example project.
+# (BERTH_ROOT, default /var/lib/berth), shows the example project and runs
+# a one-off container of it.
 example: build images
 	for i in busybox redis postgres; do $(BIN) load -q -i $(IMAGES)/$$i.tar; done
-	cd examples/postgres-dev && ../../$(BIN) config && ../../$(BIN) images
+	cd examples/postgres-dev && ../../$(BIN) config && ../../$(BIN) images && \
+		../../$(BIN) run --rm --no-deps -T client psql --version
 
 clean:
 	rm -rf bin

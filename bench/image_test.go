@@ -31,7 +31,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
-	"github.com/berth-dev/berth/runtime/container"
+	// This binary is also the init of the containers the container
+	// benchmarks start: libcontainer re-executes it as `<binary> init`.
+	_ "github.com/berth-dev/berth/runtime/container/reexec"
 	"github.com/berth-dev/berth/runtime/image"
 
 	"github.com/berth-dev/berth/tests/registrytest"
@@ -51,9 +53,6 @@ const (
 var shared *fixtures
 
 func TestMain(m *testing.M) {
-	// This binary is also the init of the containers the container
-	// benchmarks start: libcontainer re-executes it as `<binary> init`.
-	container.Init()
 	root, err := os.MkdirTemp("", "berth-bench-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

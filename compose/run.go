@@ -76,12 +76,21 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	if err != nil {
 		return 0, err
 	}
+	// Like docker compose, run enables the service it names even when its
+	// profiles are not.
+	if _, disabled := p.DisabledServices[o.Service]; disabled {
+		if p, err = p.WithServicesEnabled(o.Service); err != nil {
+			return 0, err
+		}
+	}
 	svc, ok := p.Services[o.Service]
 	if !ok {
-		if _, disabled := p.DisabledServices[o.Service]; disabled {
-			return 0, &project.Error{Service: o.Service, Err: fmt.Errorf("service %q is disabled by its profiles", o.Service), Hint: "enable one of its profiles with --profile"}
-		}
 		return 0, &project.Error{Err: fmt.Errorf("no such service: %s", o.Service), Hint: "run `berth config --services` to list the project's services"}
+	}
+	if len(svc.Volumes) > 0 || len(svc.Secrets) > 0 || len(svc.Configs) > 0 {
+		// Running without them would run something else than asked.
+		return 0, &project.Error{Service: o.Service, Key: "volumes",
+			Err: fmt.Errorf("%w: berth run does not mount volumes, secrets or configs yet", errdefs.ErrNotImplemented)}
 	}
 	if !o.NoDeps && len(svc.DependsOn) > 0 {
 		return 0, &project.Error{Service: o.Service, Key: "depends_on",

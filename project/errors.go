@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/schema"
@@ -68,7 +69,7 @@ func (o Options) locate(err error, po *cli.ProjectOptions) error {
 	}
 	f := newFileSet(po)
 	msg := f.relativize(err.Error())
-	for _, r := range rules {
+	for _, r := range rules() {
 		m := r.re.FindStringSubmatch(msg)
 		if m == nil {
 			continue
@@ -116,191 +117,195 @@ type rule struct {
 	fn func(f *fileSet, m []string) (*Error, []string)
 }
 
-var rules = []rule{
-	{regexp.MustCompile(`(?s)cannot construct !!\w+ .* into cli\.named`), func(f *fileSet, m []string) (*Error, []string) {
-		return &Error{File: f.firstNotMapping(), Line: 1, Err: errors.New("the file is not a YAML mapping"), Hint: "a compose file is a mapping with a services: key"}, nil
-	}},
-	{regexp.MustCompile(`^(?:failed to parse (\S+): )?yaml: (?:construct errors:\s*)?(?:line \d+: )?(?:yaml: )?document contains excessive aliasing`), func(f *fileSet, m []string) (*Error, []string) {
-		return &Error{File: m[1], Err: errors.New("YAML aliases expand to too much data (an alias bomb?)"),
-			Hint: "use fewer nested aliases (&anchor / *alias), or write the values out"}, nil
-	}},
-	{regexp.MustCompile(`^(?:failed to parse (\S+): )?yaml: construct errors:\s*line \d+: line (\d+): (mapping key ".*" already defined at line \d+)`), func(f *fileSet, m []string) (*Error, []string) {
-		line, _ := strconv.Atoi(m[2])
-		return &Error{File: m[1], Line: line, Err: errors.New(m[3]), Hint: "remove one of the two keys; use an override file to replace a value"}, nil
-	}},
-	{regexp.MustCompile(`(?s)^(?:failed to parse (\S+): )?(?:yaml: )?go-yaml (?:\w+ )?error in \w+ (?:\([^)]*\) )?at L(\d+)\.C\d+(?:-L(\d+)\.C\d+)?: (.*)`), func(f *fileSet, m []string) (*Error, []string) {
-		// go.yaml.in/yaml/v4 marks the span of the problem; its end is where
-		// the parser gave up, the line to look at.
-		line := m[2]
-		if m[3] != "" {
-			line = m[3]
-		}
-		return f.syntaxError(m[1], "line "+line+": "+strings.TrimSpace(m[4])), nil
-	}},
-	{regexp.MustCompile(`(?s)^(?:failed to parse (\S+): )?yaml: (.*)`), func(f *fileSet, m []string) (*Error, []string) {
-		return f.syntaxError(m[1], m[2]), nil
-	}},
-	{regexp.MustCompile(`(?s)^validating (\S+): (\S*) ?additional properties '(.*)' not allowed`), func(f *fileSet, m []string) (*Error, []string) {
-		path := append(splitPath(m[2]), m[3])
-		if m[2] == "services" {
-			return &Error{File: m[1], Err: fmt.Errorf("invalid service name %q", m[3]),
-				Hint: "service names may only contain letters, digits, '.', '_' and '-'"}, path
-		}
-		return unknownKey(m[1], path), path
-	}},
-	{regexp.MustCompile(`(?s)^validating (\S+): (\S+) false schema`), func(f *fileSet, m []string) (*Error, []string) {
-		path := splitPath(m[2])
-		return unknownKey(m[1], path), path
-	}},
-	{regexp.MustCompile(`(?s)^validating (\S+): (\S*) ?(.*)`), func(f *fileSet, m []string) (*Error, []string) {
-		path := splitPath(m[2])
-		return &Error{File: m[1], Err: errors.New(m[3]), Hint: "see the Compose Specification for the values this key takes"}, path
-	}},
-	{regexp.MustCompile(`(?s)^decoding failed due to the following error\(s\):\s*'([^']*)' (.*)`), func(f *fileSet, m []string) (*Error, []string) {
-		path := splitPath(strings.NewReplacer("[", ".", "]", "").Replace(m[1]))
-		msg := strings.SplitN(strings.TrimSpace(m[2]), "\n", 2)[0]
-		return &Error{Err: errors.New(msg), Hint: valueHint(path)}, path
-	}},
-	{regexp.MustCompile(`(?s)^error while interpolating (\S+): required variable (\S+) is missing a value:? ?(.*)`), func(f *fileSet, m []string) (*Error, []string) {
-		msg := fmt.Sprintf("required variable %s is not set", m[2])
-		if m[3] != "" {
-			msg += ": " + m[3]
-		}
-		return &Error{Err: errors.New(msg), Hint: fmt.Sprintf("set %s in the environment, in the project's .env file or in an --env-file", m[2])}, splitPath(m[1])
-	}},
-	{regexp.MustCompile(`(?s)^error while interpolating (\S+): failed to cast to expected type: (.*)`), func(f *fileSet, m []string) (*Error, []string) {
-		path := splitPath(m[1])
-		return &Error{Err: errors.New(strings.TrimPrefix(m[2], "strconv.Atoi: ")), Hint: valueHint(path)}, path
-	}},
-	{regexp.MustCompile(`(?s)^error while interpolating (\S+): (.*)`), func(f *fileSet, m []string) (*Error, []string) {
-		return &Error{Err: errors.New(m[2])}, splitPath(m[1])
-	}},
-	{regexp.MustCompile(`(?s)^invalid interpolation format for (\S+?)\.?\n.*\n(.*)$`), func(f *fileSet, m []string) (*Error, []string) {
-		return &Error{Err: fmt.Errorf("invalid interpolation in %q", m[2]),
-			Hint: "close the ${...} expression, or write a literal $ as $$"}, splitPath(m[1])
-	}},
-	{regexp.MustCompile(`^(?i:invalid containerPort|invalid hostPort|invalid proto|invalid ip address|invalid port): (\S+)`), func(f *fileSet, m []string) (*Error, []string) {
-		path := f.findValue([]string{"services", "*", "ports", "*"}, m[1])
-		return &Error{Err: errors.New(m[0]), Hint: `write ports as "[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]", protocol tcp or udp`}, path
-	}},
-	{regexp.MustCompile(`^(?i:invalid ranges specified for container and host Ports): (\S+) and (\S+)`), func(f *fileSet, m []string) (*Error, []string) {
-		path := f.findValue([]string{"services", "*", "ports", "*"}, m[2]+":"+m[1])
-		return &Error{Err: fmt.Errorf("host port range %s and container port range %s differ in size", m[2], m[1]),
-			Hint: "give both ranges the same number of ports, or publish a single container port on a host range"}, path
-	}},
-	{regexp.MustCompile(`^invalid spec: (.*): (too many colons|empty section between colons|invalid mode: .*)$`), func(f *fileSet, m []string) (*Error, []string) {
-		path := f.findValue([]string{"services", "*", "volumes", "*"}, m[1])
-		return &Error{Err: fmt.Errorf("invalid volume %q: %s", m[1], m[2]), Hint: `write volumes as "SOURCE:TARGET[:MODE]", MODE being ro, rw, z, Z or a propagation`}, path
-	}},
-	{regexp.MustCompile(`^service volume (\S+) is missing a mount target`), func(f *fileSet, m []string) (*Error, []string) {
-		return &Error{Err: errors.New("volume has no target"), Hint: "add target: (the path inside the container)"},
-			splitPath(strings.NewReplacer("[", "", "]", "").Replace(m[1]))
-	}},
-	{regexp.MustCompile(`^dependency cycle detected: (.*)$`), func(f *fileSet, m []string) (*Error, []string) {
-		cycle := strings.Split(m[1], " -> ")
-		cycle = rotateToSmallest(cycle[:len(cycle)-1])
-		key := f.referringKey(cycle[0], cycle[1])
-		return &Error{Service: cycle[0], Key: key, Err: fmt.Errorf("dependency cycle: %s", strings.Join(cycle, " -> ")),
-			Hint: "remove one of these dependencies (depends_on, links, network_mode, ipc, pid or volumes_from) to break the cycle"}, []string{"services", cycle[0], key}
-	}},
-	{regexp.MustCompile(`^service "([^"]+)" depends on undefined service "([^"]+)"`), func(f *fileSet, m []string) (*Error, []string) {
-		key := f.referringKey(m[1], m[2])
-		e := &Error{Service: m[1], Key: key}
-		if profiles, ok := f.disabledBy(m[2]); ok {
-			e.Err = fmt.Errorf("service %q is disabled by its profiles", m[2])
-			e.Hint = fmt.Sprintf("enable service %q with --profile %s", m[2], strings.Join(profiles, " or --profile "))
-			if key == KeyDependsOn {
-				e.Hint += ", or mark the dependency optional with required: false"
+// rules are compiled on first use: every process of the binary, a
+// container's init included, would pay for them at start.
+var rules = sync.OnceValue(func() []rule {
+	return []rule{
+		{regexp.MustCompile(`(?s)cannot construct !!\w+ .* into cli\.named`), func(f *fileSet, m []string) (*Error, []string) {
+			return &Error{File: f.firstNotMapping(), Line: 1, Err: errors.New("the file is not a YAML mapping"), Hint: "a compose file is a mapping with a services: key"}, nil
+		}},
+		{regexp.MustCompile(`^(?:failed to parse (\S+): )?yaml: (?:construct errors:\s*)?(?:line \d+: )?(?:yaml: )?document contains excessive aliasing`), func(f *fileSet, m []string) (*Error, []string) {
+			return &Error{File: m[1], Err: errors.New("YAML aliases expand to too much data (an alias bomb?)"),
+				Hint: "use fewer nested aliases (&anchor / *alias), or write the values out"}, nil
+		}},
+		{regexp.MustCompile(`^(?:failed to parse (\S+): )?yaml: construct errors:\s*line \d+: line (\d+): (mapping key ".*" already defined at line \d+)`), func(f *fileSet, m []string) (*Error, []string) {
+			line, _ := strconv.Atoi(m[2])
+			return &Error{File: m[1], Line: line, Err: errors.New(m[3]), Hint: "remove one of the two keys; use an override file to replace a value"}, nil
+		}},
+		{regexp.MustCompile(`(?s)^(?:failed to parse (\S+): )?(?:yaml: )?go-yaml (?:\w+ )?error in \w+ (?:\([^)]*\) )?at L(\d+)\.C\d+(?:-L(\d+)\.C\d+)?: (.*)`), func(f *fileSet, m []string) (*Error, []string) {
+			// go.yaml.in/yaml/v4 marks the span of the problem; its end is where
+			// the parser gave up, the line to look at.
+			line := m[2]
+			if m[3] != "" {
+				line = m[3]
 			}
-		} else {
-			e.Err = fmt.Errorf("service %q is not defined", m[2])
-			e.Hint = fmt.Sprintf("define service %q under services, or remove it from %s", m[2], key)
-		}
-		return e, []string{"services", m[1], key}
-	}},
-	{regexp.MustCompile(`^service "([^"]+)" refers to undefined (network|volume|secret|config) (\S+?):`), func(f *fileSet, m []string) (*Error, []string) {
-		return &Error{Service: m[1], Key: m[2] + "s", Err: fmt.Errorf("%s %q is not defined", m[2], m[3]),
-			Hint: fmt.Sprintf("declare %q under the top-level %ss: key", m[3], m[2])}, []string{"services", m[1], m[2] + "s"}
-	}},
-	{regexp.MustCompile(`^service "([^"]+)" has neither an image nor a build context specified`), func(f *fileSet, m []string) (*Error, []string) {
-		return &Error{Service: m[1], Err: errors.New("no image and no build context"), Hint: "add image: (or build:) to the service"}, []string{"services", m[1]}
-	}},
-	{regexp.MustCompile(`^services\.([^:]+): container name "([^"]+)" is already in use`), func(f *fileSet, m []string) (*Error, []string) {
-		// The loader checks services in map order: report the first user by name.
-		users := f.servicesWithValue("container_name", m[2])
-		service := m[1]
-		if len(users) > 0 {
-			service = users[0]
-		}
-		quoted := make([]string, len(users))
-		for i, u := range users {
-			quoted[i] = strconv.Quote(u)
-		}
-		return &Error{Service: service, Key: "container_name", Err: fmt.Errorf("container name %q is used by services %s", m[2], strings.Join(quoted, " and ")),
-			Hint: "container names are global on the host: give each service its own, or remove container_name"}, []string{"services", service, "container_name"}
-	}},
-	{regexp.MustCompile(`^env file (\S+) not found`), func(f *fileSet, m []string) (*Error, []string) {
-		path := f.findValue([]string{"services", "*", "env_file"}, filepath.Base(m[1]))
-		e := &Error{Err: fmt.Errorf("env file %s not found", m[1]), Hint: "create the file, or mark it optional: env_file: [{path: FILE, required: false}]"}
-		return e, path
-	}},
-	{regexp.MustCompile(`^failed to read (\S+): line (\d+): (.*)`), func(f *fileSet, m []string) (*Error, []string) {
-		line, _ := strconv.Atoi(m[2])
-		return &Error{File: m[1], Line: line, Err: errors.New(m[3]), Hint: "env files hold one KEY=VALUE per line; quote values with spaces"}, nil
-	}},
-	{regexp.MustCompile(`(?s)^Circular reference:\s*(\S+) in (\S+)(.*)`), func(f *fileSet, m []string) (*Error, []string) {
-		chain := []string{m[1]}
-		for _, l := range regexp.MustCompile(`extends (\S+) in`).FindAllStringSubmatch(m[3], -1) {
-			chain = append(chain, l[1])
-		}
-		chain = rotateToSmallest(chain[:len(chain)-1])
-		return &Error{File: m[2], Service: chain[0], Key: "extends", Err: fmt.Errorf("extends cycle: %s", strings.Join(chain, " -> ")),
-			Hint: "a service cannot extend itself, directly or through others"}, []string{"services", chain[0], "extends"}
-	}},
-	{regexp.MustCompile(`^cannot extend service "([^"]+)" in (\S+): service "([^"]+)" not found`), func(f *fileSet, m []string) (*Error, []string) {
-		return &Error{File: m[2], Service: m[1], Key: "extends", Err: fmt.Errorf("service %q to extend is not defined", m[3]),
-			Hint: "define it, or point extends.file at the file that defines it"}, []string{"services", m[1], "extends"}
-	}},
-	{regexp.MustCompile(`(?s)^include cycle detected:\s*(\S+)(.*)`), func(f *fileSet, m []string) (*Error, []string) {
-		chain := []string{m[1]}
-		for _, l := range regexp.MustCompile(`include (\S+)`).FindAllStringSubmatch(m[2], -1) {
-			chain = append(chain, l[1])
-		}
-		return &Error{File: m[1], Key: "include", Err: fmt.Errorf("include cycle: %s", strings.Join(chain, " -> ")),
-			Hint: "remove the include that leads back to a file already included"}, []string{"include"}
-	}},
-	{regexp.MustCompile(`^open (\S+): no such file or directory`), func(f *fileSet, m []string) (*Error, []string) {
-		base := filepath.Base(m[1])
-		if path := f.findValue([]string{"include", "*"}, base); path != nil {
-			return &Error{Key: "include", Err: fmt.Errorf("included file %s not found", m[1]), Hint: "fix the path, or remove the include"}, path
-		}
-		if path := f.findValue([]string{"services", "*", "extends", "file"}, base); path != nil {
-			return &Error{Err: fmt.Errorf("extended file %s not found", m[1]), Hint: "fix extends.file, relative to the file that names it"}, path
-		}
-		return &Error{Err: fmt.Errorf("%s not found", m[1])}, nil
-	}},
-	{regexp.MustCompile(`^empty compose file`), func(f *fileSet, m []string) (*Error, []string) {
-		return &Error{File: f.firstEmpty(), Err: errors.New("the file is empty"), Hint: "a compose file needs at least a services: key"}, nil
-	}},
-	{regexp.MustCompile(`^(services|networks|volumes|secrets|configs) must be a mapping`), func(f *fileSet, m []string) (*Error, []string) {
-		return &Error{Key: m[1], Err: errors.New("must be a mapping of names to definitions, not a list"),
-			Hint: fmt.Sprintf("write %s as \"NAME:\" entries, each with its definition", m[1])}, []string{m[1]}
-	}},
-	{regexp.MustCompile(`^no such service: "?([^"\s]+)"?`), func(f *fileSet, m []string) (*Error, []string) {
-		return &Error{Err: fmt.Errorf("no such service: %s", m[1]), Hint: "run `berth config --services` to list the project's services (a service with profiles needs --profile)"}, nil
-	}},
-	{regexp.MustCompile(`^invalid project name "([^"]*)"`), func(f *fileSet, m []string) (*Error, []string) {
-		return &Error{Err: fmt.Errorf("invalid project name %q", m[1]),
-			Hint: "project names use lowercase letters, digits, '-' and '_', and start with a letter or digit (-p, COMPOSE_PROJECT_NAME or name:)"}, nil
-	}},
-	{regexp.MustCompile(`^compose file "([^"]+)" (set by COMPOSE_FILE environment variable |found by default file discovery )?is invalid: (?:open|stat) \S+: no such file or directory`), func(f *fileSet, m []string) (*Error, []string) {
-		return &Error{Err: fmt.Errorf("compose file %s %snot found", m[1], m[2]), Hint: "check the path given with -f or COMPOSE_FILE"}, nil
-	}},
-	{regexp.MustCompile(`^no configuration file provided: not found`), func(f *fileSet, m []string) (*Error, []string) {
-		return &Error{Err: errors.New("no compose file found (compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml, here or in a parent directory)"),
-			Hint: "create compose.yaml, or name one with -f FILE or COMPOSE_FILE"}, nil
-	}},
-}
+			return f.syntaxError(m[1], "line "+line+": "+strings.TrimSpace(m[4])), nil
+		}},
+		{regexp.MustCompile(`(?s)^(?:failed to parse (\S+): )?yaml: (.*)`), func(f *fileSet, m []string) (*Error, []string) {
+			return f.syntaxError(m[1], m[2]), nil
+		}},
+		{regexp.MustCompile(`(?s)^validating (\S+): (\S*) ?additional properties '(.*)' not allowed`), func(f *fileSet, m []string) (*Error, []string) {
+			path := append(splitPath(m[2]), m[3])
+			if m[2] == "services" {
+				return &Error{File: m[1], Err: fmt.Errorf("invalid service name %q", m[3]),
+					Hint: "service names may only contain letters, digits, '.', '_' and '-'"}, path
+			}
+			return unknownKey(m[1], path), path
+		}},
+		{regexp.MustCompile(`(?s)^validating (\S+): (\S+) false schema`), func(f *fileSet, m []string) (*Error, []string) {
+			path := splitPath(m[2])
+			return unknownKey(m[1], path), path
+		}},
+		{regexp.MustCompile(`(?s)^validating (\S+): (\S*) ?(.*)`), func(f *fileSet, m []string) (*Error, []string) {
+			path := splitPath(m[2])
+			return &Error{File: m[1], Err: errors.New(m[3]), Hint: "see the Compose Specification for the values this key takes"}, path
+		}},
+		{regexp.MustCompile(`(?s)^decoding failed due to the following error\(s\):\s*'([^']*)' (.*)`), func(f *fileSet, m []string) (*Error, []string) {
+			path := splitPath(strings.NewReplacer("[", ".", "]", "").Replace(m[1]))
+			msg := strings.SplitN(strings.TrimSpace(m[2]), "\n", 2)[0]
+			return &Error{Err: errors.New(msg), Hint: valueHint(path)}, path
+		}},
+		{regexp.MustCompile(`(?s)^error while interpolating (\S+): required variable (\S+) is missing a value:? ?(.*)`), func(f *fileSet, m []string) (*Error, []string) {
+			msg := fmt.Sprintf("required variable %s is not set", m[2])
+			if m[3] != "" {
+				msg += ": " + m[3]
+			}
+			return &Error{Err: errors.New(msg), Hint: fmt.Sprintf("set %s in the environment, in the project's .env file or in an --env-file", m[2])}, splitPath(m[1])
+		}},
+		{regexp.MustCompile(`(?s)^error while interpolating (\S+): failed to cast to expected type: (.*)`), func(f *fileSet, m []string) (*Error, []string) {
+			path := splitPath(m[1])
+			return &Error{Err: errors.New(strings.TrimPrefix(m[2], "strconv.Atoi: ")), Hint: valueHint(path)}, path
+		}},
+		{regexp.MustCompile(`(?s)^error while interpolating (\S+): (.*)`), func(f *fileSet, m []string) (*Error, []string) {
+			return &Error{Err: errors.New(m[2])}, splitPath(m[1])
+		}},
+		{regexp.MustCompile(`(?s)^invalid interpolation format for (\S+?)\.?\n.*\n(.*)$`), func(f *fileSet, m []string) (*Error, []string) {
+			return &Error{Err: fmt.Errorf("invalid interpolation in %q", m[2]),
+				Hint: "close the ${...} expression, or write a literal $ as $$"}, splitPath(m[1])
+		}},
+		{regexp.MustCompile(`^(?i:invalid containerPort|invalid hostPort|invalid proto|invalid ip address|invalid port): (\S+)`), func(f *fileSet, m []string) (*Error, []string) {
+			path := f.findValue([]string{"services", "*", "ports", "*"}, m[1])
+			return &Error{Err: errors.New(m[0]), Hint: `write ports as "[HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL]", protocol tcp or udp`}, path
+		}},
+		{regexp.MustCompile(`^(?i:invalid ranges specified for container and host Ports): (\S+) and (\S+)`), func(f *fileSet, m []string) (*Error, []string) {
+			path := f.findValue([]string{"services", "*", "ports", "*"}, m[2]+":"+m[1])
+			return &Error{Err: fmt.Errorf("host port range %s and container port range %s differ in size", m[2], m[1]),
+				Hint: "give both ranges the same number of ports, or publish a single container port on a host range"}, path
+		}},
+		{regexp.MustCompile(`^invalid spec: (.*): (too many colons|empty section between colons|invalid mode: .*)$`), func(f *fileSet, m []string) (*Error, []string) {
+			path := f.findValue([]string{"services", "*", "volumes", "*"}, m[1])
+			return &Error{Err: fmt.Errorf("invalid volume %q: %s", m[1], m[2]), Hint: `write volumes as "SOURCE:TARGET[:MODE]", MODE being ro, rw, z, Z or a propagation`}, path
+		}},
+		{regexp.MustCompile(`^service volume (\S+) is missing a mount target`), func(f *fileSet, m []string) (*Error, []string) {
+			return &Error{Err: errors.New("volume has no target"), Hint: "add target: (the path inside the container)"},
+				splitPath(strings.NewReplacer("[", "", "]", "").Replace(m[1]))
+		}},
+		{regexp.MustCompile(`^dependency cycle detected: (.*)$`), func(f *fileSet, m []string) (*Error, []string) {
+			cycle := strings.Split(m[1], " -> ")
+			cycle = rotateToSmallest(cycle[:len(cycle)-1])
+			key := f.referringKey(cycle[0], cycle[1])
+			return &Error{Service: cycle[0], Key: key, Err: fmt.Errorf("dependency cycle: %s", strings.Join(cycle, " -> ")),
+				Hint: "remove one of these dependencies (depends_on, links, network_mode, ipc, pid or volumes_from) to break the cycle"}, []string{"services", cycle[0], key}
+		}},
+		{regexp.MustCompile(`^service "([^"]+)" depends on undefined service "([^"]+)"`), func(f *fileSet, m []string) (*Error, []string) {
+			key := f.referringKey(m[1], m[2])
+			e := &Error{Service: m[1], Key: key}
+			if profiles, ok := f.disabledBy(m[2]); ok {
+				e.Err = fmt.Errorf("service %q is disabled by its profiles", m[2])
+				e.Hint = fmt.Sprintf("enable service %q with --profile %s", m[2], strings.Join(profiles, " or --profile "))
+				if key == KeyDependsOn {
+					e.Hint += ", or mark the dependency optional with required: false"
+				}
+			} else {
+				e.Err = fmt.Errorf("service %q is not defined", m[2])
+				e.Hint = fmt.Sprintf("define service %q under services, or remove it from %s", m[2], key)
+			}
+			return e, []string{"services", m[1], key}
+		}},
+		{regexp.MustCompile(`^service "([^"]+)" refers to undefined (network|volume|secret|config) (\S+?):`), func(f *fileSet, m []string) (*Error, []string) {
+			return &Error{Service: m[1], Key: m[2] + "s", Err: fmt.Errorf("%s %q is not defined", m[2], m[3]),
+				Hint: fmt.Sprintf("declare %q under the top-level %ss: key", m[3], m[2])}, []string{"services", m[1], m[2] + "s"}
+		}},
+		{regexp.MustCompile(`^service "([^"]+)" has neither an image nor a build context specified`), func(f *fileSet, m []string) (*Error, []string) {
+			return &Error{Service: m[1], Err: errors.New("no image and no build context"), Hint: "add image: (or build:) to the service"}, []string{"services", m[1]}
+		}},
+		{regexp.MustCompile(`^services\.([^:]+): container name "([^"]+)" is already in use`), func(f *fileSet, m []string) (*Error, []string) {
+			// The loader checks services in map order: report the first user by name.
+			users := f.servicesWithValue("container_name", m[2])
+			service := m[1]
+			if len(users) > 0 {
+				service = users[0]
+			}
+			quoted := make([]string, len(users))
+			for i, u := range users {
+				quoted[i] = strconv.Quote(u)
+			}
+			return &Error{Service: service, Key: "container_name", Err: fmt.Errorf("container name %q is used by services %s", m[2], strings.Join(quoted, " and ")),
+				Hint: "container names are global on the host: give each service its own, or remove container_name"}, []string{"services", service, "container_name"}
+		}},
+		{regexp.MustCompile(`^env file (\S+) not found`), func(f *fileSet, m []string) (*Error, []string) {
+			path := f.findValue([]string{"services", "*", "env_file"}, filepath.Base(m[1]))
+			e := &Error{Err: fmt.Errorf("env file %s not found", m[1]), Hint: "create the file, or mark it optional: env_file: [{path: FILE, required: false}]"}
+			return e, path
+		}},
+		{regexp.MustCompile(`^failed to read (\S+): line (\d+): (.*)`), func(f *fileSet, m []string) (*Error, []string) {
+			line, _ := strconv.Atoi(m[2])
+			return &Error{File: m[1], Line: line, Err: errors.New(m[3]), Hint: "env files hold one KEY=VALUE per line; quote values with spaces"}, nil
+		}},
+		{regexp.MustCompile(`(?s)^Circular reference:\s*(\S+) in (\S+)(.*)`), func(f *fileSet, m []string) (*Error, []string) {
+			chain := []string{m[1]}
+			for _, l := range regexp.MustCompile(`extends (\S+) in`).FindAllStringSubmatch(m[3], -1) {
+				chain = append(chain, l[1])
+			}
+			chain = rotateToSmallest(chain[:len(chain)-1])
+			return &Error{File: m[2], Service: chain[0], Key: "extends", Err: fmt.Errorf("extends cycle: %s", strings.Join(chain, " -> ")),
+				Hint: "a service cannot extend itself, directly or through others"}, []string{"services", chain[0], "extends"}
+		}},
+		{regexp.MustCompile(`^cannot extend service "([^"]+)" in (\S+): service "([^"]+)" not found`), func(f *fileSet, m []string) (*Error, []string) {
+			return &Error{File: m[2], Service: m[1], Key: "extends", Err: fmt.Errorf("service %q to extend is not defined", m[3]),
+				Hint: "define it, or point extends.file at the file that defines it"}, []string{"services", m[1], "extends"}
+		}},
+		{regexp.MustCompile(`(?s)^include cycle detected:\s*(\S+)(.*)`), func(f *fileSet, m []string) (*Error, []string) {
+			chain := []string{m[1]}
+			for _, l := range regexp.MustCompile(`include (\S+)`).FindAllStringSubmatch(m[2], -1) {
+				chain = append(chain, l[1])
+			}
+			return &Error{File: m[1], Key: "include", Err: fmt.Errorf("include cycle: %s", strings.Join(chain, " -> ")),
+				Hint: "remove the include that leads back to a file already included"}, []string{"include"}
+		}},
+		{regexp.MustCompile(`^open (\S+): no such file or directory`), func(f *fileSet, m []string) (*Error, []string) {
+			base := filepath.Base(m[1])
+			if path := f.findValue([]string{"include", "*"}, base); path != nil {
+				return &Error{Key: "include", Err: fmt.Errorf("included file %s not found", m[1]), Hint: "fix the path, or remove the include"}, path
+			}
+			if path := f.findValue([]string{"services", "*", "extends", "file"}, base); path != nil {
+				return &Error{Err: fmt.Errorf("extended file %s not found", m[1]), Hint: "fix extends.file, relative to the file that names it"}, path
+			}
+			return &Error{Err: fmt.Errorf("%s not found", m[1])}, nil
+		}},
+		{regexp.MustCompile(`^empty compose file`), func(f *fileSet, m []string) (*Error, []string) {
+			return &Error{File: f.firstEmpty(), Err: errors.New("the file is empty"), Hint: "a compose file needs at least a services: key"}, nil
+		}},
+		{regexp.MustCompile(`^(services|networks|volumes|secrets|configs) must be a mapping`), func(f *fileSet, m []string) (*Error, []string) {
+			return &Error{Key: m[1], Err: errors.New("must be a mapping of names to definitions, not a list"),
+				Hint: fmt.Sprintf("write %s as \"NAME:\" entries, each with its definition", m[1])}, []string{m[1]}
+		}},
+		{regexp.MustCompile(`^no such service: "?([^"\s]+)"?`), func(f *fileSet, m []string) (*Error, []string) {
+			return &Error{Err: fmt.Errorf("no such service: %s", m[1]), Hint: "run `berth config --services` to list the project's services (a service with profiles needs --profile)"}, nil
+		}},
+		{regexp.MustCompile(`^invalid project name "([^"]*)"`), func(f *fileSet, m []string) (*Error, []string) {
+			return &Error{Err: fmt.Errorf("invalid project name %q", m[1]),
+				Hint: "project names use lowercase letters, digits, '-' and '_', and start with a letter or digit (-p, COMPOSE_PROJECT_NAME or name:)"}, nil
+		}},
+		{regexp.MustCompile(`^compose file "([^"]+)" (set by COMPOSE_FILE environment variable |found by default file discovery )?is invalid: (?:open|stat) \S+: no such file or directory`), func(f *fileSet, m []string) (*Error, []string) {
+			return &Error{Err: fmt.Errorf("compose file %s %snot found", m[1], m[2]), Hint: "check the path given with -f or COMPOSE_FILE"}, nil
+		}},
+		{regexp.MustCompile(`^no configuration file provided: not found`), func(f *fileSet, m []string) (*Error, []string) {
+			return &Error{Err: errors.New("no compose file found (compose.yaml, compose.yml, docker-compose.yaml or docker-compose.yml, here or in a parent directory)"),
+				Hint: "create compose.yaml, or name one with -f FILE or COMPOSE_FILE"}, nil
+		}},
+	}
+})
 
 // unknownKey describes a key the schema does not allow, with the closest
 // allowed one as a suggestion.

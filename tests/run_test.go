@@ -40,6 +40,9 @@ type cli struct {
 	t       *testing.T
 	bin     string
 	dir     string // the project directory
+	root    string // BERTH_ROOT
+	runDir  string // BERTH_RUN
+	cgroup  string // BERTH_CGROUP_PARENT
 	environ []string
 }
 
@@ -63,7 +66,13 @@ func newCLI(t *testing.T, composeYAML string) *cli {
 	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(composeYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := &cli{t: t, bin: bin, dir: dir, environ: append(os.Environ(), "BERTH_ROOT="+filepath.Join(state, "root"), "BERTH_RUN="+run)}
+	c := &cli{t: t, bin: bin, dir: dir, root: filepath.Join(state, "root"), runDir: run, cgroup: filepath.Base(run)}
+	c.environ = append(os.Environ(), "BERTH_ROOT="+c.root, "BERTH_RUN="+c.runDir, "BERTH_CGROUP_PARENT=/"+c.cgroup)
+	t.Cleanup(func() {
+		for _, d := range cgroupDirs(c.cgroup) {
+			os.Remove(d)
+		}
+	})
 	archive, err := offline.Archive("busybox")
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +102,7 @@ func (c *cli) run(input string, args ...string) (string, int) {
 }
 
 func (c *cli) containers() []string {
-	entries, _ := os.ReadDir(filepath.Join(c.environ[len(c.environ)-2][len("BERTH_ROOT="):], "containers"))
+	entries, _ := os.ReadDir(filepath.Join(c.root, "containers"))
 	var names []string
 	for _, e := range entries {
 		names = append(names, e.Name())
@@ -132,7 +141,7 @@ services:
     depends_on: [app]
 `)
 	c.environ = append(c.environ, "FROM_HOST=from-berth")
-	before := hostMounts(t)
+	before := c.hostState()
 	script := `echo "$GREETING $FROM_HOST"; pwd; id; hostname; grep db.local /etc/hosts; ` +
 		`touch /x 2>/dev/null || echo read-only; touch /scratch/y && echo tmpfs-ok; ulimit -n; ` +
 		`cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; ` +
@@ -173,29 +182,38 @@ services:
 	if left := c.containers(); len(left) != 0 {
 		t.Errorf("containers left after --rm: %v", left)
 	}
-	if after := hostMounts(t); after != before {
+	if after := c.hostState(); after != before {
 		t.Errorf("mounts changed:\n%s\n---\n%s", before, after)
 	}
 }
 
-// hostMounts lists overlay mounts and berth's cgroups.
-func hostMounts(t *testing.T) string {
-	t.Helper()
+// hostState lists what c's containers put on the host: mounts under its
+// state and runtime directories, cgroups under its cgroup parent.
+func (c *cli) hostState() string {
+	c.t.Helper()
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
 	var out []string
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.Contains(l, "overlay") {
+		if strings.Contains(l, c.root) || strings.Contains(l, c.runDir) {
 			out = append(out, l)
 		}
 	}
-	cg, _ := filepath.Glob("/sys/fs/cgroup/*/berth/*")
-	for _, d := range cg {
-		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-			out = append(out, d)
+	for _, parent := range cgroupDirs(c.cgroup) {
+		children, _ := os.ReadDir(parent)
+		for _, e := range children {
+			if e.IsDir() {
+				out = append(out, filepath.Join(parent, e.Name()))
+			}
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// cgroupDirs lists the directories of a cgroup in every hierarchy.
+func cgroupDirs(cgroup string) []string {
+	v1, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", cgroup))
+	return append(v1, filepath.Join("/sys/fs/cgroup", cgroup))
 }

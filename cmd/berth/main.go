@@ -10,18 +10,16 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/berth-dev/berth/runtime/container"
+	// The container init hook. To start a container, libcontainer
+	// re-executes this binary as `berth init` inside the container's new
+	// namespaces; that process must become the container's init before
+	// anything of berth runs (cobra, flags, the environment are not for
+	// it), and as early as it can: reexec does it while the packages are
+	// initialised, before the compose loader's (see its doc). In every
+	// other process it does nothing. Test binaries that start containers
+	// import it too.
+	_ "github.com/berth-dev/berth/runtime/container/reexec"
 )
-
-// The container init hook. To start a container, libcontainer re-executes
-// this binary as `berth init` inside the container's new namespaces; that
-// process must become the container's init before anything of berth runs
-// (cobra, flags, the environment are not for it). container.Init returns at
-// once in every other process. Test binaries that start containers carry
-// the same hook in their TestMain.
-func init() {
-	container.Init()
-}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

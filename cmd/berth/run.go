@@ -25,7 +25,8 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // containerRuntime opens the container runtime: state under
-// BERTH_ROOT/containers, runtime files under BERTH_RUN (default /run/berth).
+// BERTH_ROOT/containers, runtime files under BERTH_RUN (default /run/berth),
+// cgroups under BERTH_CGROUP_PARENT (default /berth).
 func (g *globalOptions) containerRuntime() (*container.Runtime, error) {
 	root, ok := g.getenv("BERTH_ROOT")
 	if !ok || root == "" {
@@ -35,7 +36,8 @@ func (g *globalOptions) containerRuntime() (*container.Runtime, error) {
 	if !ok || run == "" {
 		run = "/run/berth"
 	}
-	return container.New(container.Options{Root: filepath.Join(root, "containers"), Run: run})
+	parent, _ := g.getenv("BERTH_CGROUP_PARENT")
+	return container.New(container.Options{Root: filepath.Join(root, "containers"), Run: run, CgroupParent: parent})
 }
 
 func (g *globalOptions) environMap() map[string]string {

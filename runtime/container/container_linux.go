@@ -21,23 +21,9 @@ import (
 	// Device rules for the cgroup manager: without it libcontainer refuses
 	// a configuration that lists devices.
 	_ "github.com/opencontainers/cgroups/devices"
-	// nsenter's cgo constructor runs before the Go runtime in `berth init`
-	// and joins or creates the namespaces (see Init).
-	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 
 	"github.com/berth-dev/berth/runtime/spec"
 )
-
-// Init turns this process into a container's init when libcontainer
-// re-executed the binary for it (`<binary> init`), and returns otherwise.
-// It must run before anything else in main — and in every test binary that
-// starts containers — because the process is by then inside the
-// container's namespaces, half set up, and must not run berth's own code.
-func Init() {
-	if len(os.Args) > 1 && os.Args[1] == "init" {
-		libcontainer.Init() // never returns
-	}
-}
 
 // Runtime creates and finds containers.
 type Runtime struct {
@@ -45,7 +31,8 @@ type Runtime struct {
 	run  string // libcontainer's state and the FIFOs, gone at reboot
 	// InitBinary is the minimal init `init: true` runs as PID 1: a static
 	// tini, as Docker's docker-init is.
-	initBinary string
+	initBinary   string
+	cgroupParent string
 
 	mu      sync.Mutex
 	waiters map[string]*waiter // containers this process started
@@ -58,6 +45,9 @@ type Options struct {
 	// InitBinary is the static init for `init: true`; found on the PATH
 	// as tini-static (Debian's tini package) when empty.
 	InitBinary string
+	// CgroupParent is the cgroup every container's goes under, in each
+	// hierarchy: /berth when empty.
+	CgroupParent string
 }
 
 // New opens the runtime's state directories, creating them.
@@ -67,7 +57,14 @@ func New(o Options) (*Runtime, error) {
 			return nil, fmt.Errorf("creating %s: %w", d, err)
 		}
 	}
-	return &Runtime{root: o.Root, run: o.Run, initBinary: o.InitBinary, waiters: map[string]*waiter{}}, nil
+	parent := o.CgroupParent
+	if parent == "" {
+		parent = "/berth"
+	}
+	if !filepath.IsAbs(parent) || filepath.Clean(parent) != parent {
+		return nil, fmt.Errorf("%w: cgroup parent %q: an absolute, clean path", errdefs.ErrInvalidArgument, parent)
+	}
+	return &Runtime{root: o.Root, run: o.Run, initBinary: o.InitBinary, cgroupParent: parent, waiters: map[string]*waiter{}}, nil
 }
 
 // Container is a created container.
@@ -138,7 +135,7 @@ func (r *Runtime) Create(ctx context.Context, c spec.Container) (_ *Container, r
 			return nil, fmt.Errorf("container %s: %w", c.Name, err)
 		}
 	}
-	s, err := ociSpec(&c, rootfs, files, "/berth/"+c.ID, initBin)
+	s, err := ociSpec(&c, rootfs, files, filepath.Join(r.cgroupParent, c.ID), initBin)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}

@@ -1,6 +1,6 @@
 // Package container runs containers on libcontainer, embedded in the berth
 // binary (shared/DESIGN.md, decision 1): the binary re-executes itself as
-// the container's init (see Init), so there is no runc binary, no daemon and
+// the container's init (see package reexec), so there is no runc binary, no daemon and
 // no shim.
 //
 // A container's life, as this package sees it:

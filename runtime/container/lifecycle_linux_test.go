@@ -150,8 +150,8 @@ func TestRestart(t *testing.T) {
 // TestNoLeaks: after Delete, nothing of the container is left on the host:
 // mounts, cgroups, state.
 func TestNoLeaks(t *testing.T) {
-	before := hostState(t)
 	rt := newRuntime(t)
+	before := hostState(t, rt)
 	c := busyboxSpec(t, "sleep", "60")
 	ct, err := rt.Create(t.Context(), c)
 	if err != nil {
@@ -160,10 +160,13 @@ func TestNoLeaks(t *testing.T) {
 	if err := ct.Start(t.Context(), StartOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	if during := hostState(t, rt); during == before {
+		t.Fatalf("the check sees nothing of a running container:\n%s", during)
+	}
 	if err := ct.Delete(t.Context(), true); err != nil {
 		t.Fatal(err)
 	}
-	if after := hostState(t); after != before {
+	if after := hostState(t, rt); after != before {
 		t.Errorf("host changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	if entries, _ := os.ReadDir(rt.root); len(entries) != 0 {
@@ -171,9 +174,9 @@ func TestNoLeaks(t *testing.T) {
 	}
 }
 
-// hostState lists what a container puts on the host: mounts and cgroups
-// under berth's parent cgroup.
-func hostState(t *testing.T) string {
+// hostState lists what rt's containers put on the host: mounts under its
+// state directory and cgroups under its cgroup parent.
+func hostState(t *testing.T, rt *Runtime) string {
 	t.Helper()
 	mounts, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -181,15 +184,16 @@ func hostState(t *testing.T) string {
 	}
 	var out []string
 	for _, l := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(l, "overlay") || strings.Contains(l, "berth") {
+		if strings.Contains(l, rt.root) || strings.Contains(l, rt.run) {
 			out = append(out, l)
 		}
 	}
-	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/berth/*")
-	unified, _ := filepath.Glob("/sys/fs/cgroup/berth/*")
-	for _, d := range append(cgroups, unified...) {
-		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-			out = append(out, d)
+	for _, parent := range cgroupDirs(rt.cgroupParent) {
+		children, _ := os.ReadDir(parent)
+		for _, c := range children {
+			if c.IsDir() {
+				out = append(out, filepath.Join(parent, c.Name()))
+			}
 		}
 	}
 	return strings.Join(out, "\n")

@@ -12,15 +12,15 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/berth-dev/berth/runtime/container/reexec"
 	"github.com/berth-dev/berth/runtime/image"
 	"github.com/berth-dev/berth/runtime/spec"
 	"github.com/berth-dev/berth/tests/offline"
 )
 
-// TestMain is also the container's init: libcontainer re-executes this test
-// binary as `<binary> init` inside the new namespaces (see Init).
+// TestMain: this test binary is also the containers' init (libcontainer
+// re-executes it as `<binary> init`), through the reexec import.
 func TestMain(m *testing.M) {
-	Init()
 	if arg := os.Getenv(startChildEnv); arg != "" {
 		os.Exit(startChild(arg))
 	}
@@ -62,11 +62,27 @@ func newRuntime(t *testing.T) *Runtime {
 	t.Helper()
 	needRoot(t)
 	dir := t.TempDir()
-	rt, err := New(Options{Root: filepath.Join(dir, "containers"), Run: filepath.Join(dir, "run")})
+	// A cgroup parent of the test's own: the leak checks look there, while
+	// other test binaries run containers at the same time.
+	parent := fmt.Sprintf("/berth-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	rt, err := New(Options{Root: filepath.Join(dir, "containers"), Run: filepath.Join(dir, "run"), CgroupParent: parent})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { removeCgroupParent(parent) })
 	return rt
+}
+
+// cgroupDirs lists the directories of a cgroup in every hierarchy.
+func cgroupDirs(cgroup string) []string {
+	v1, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", cgroup))
+	return append(v1, filepath.Join("/sys/fs/cgroup", cgroup))
+}
+
+func removeCgroupParent(parent string) {
+	for _, d := range cgroupDirs(parent) {
+		os.Remove(d)
+	}
 }
 
 var testIDs sync.Map

@@ -1,0 +1,28 @@
+// Package reexec makes the binary that imports it the init of a container
+// when libcontainer re-executes it (`<binary> init`): import it, blank,
+// from main and from every test binary that starts containers.
+//
+// The work happens at import, on purpose, as for libcontainer's nsenter:
+// the process is then inside the container's new namespaces, half set up,
+// and must run no more of berth than it needs. Go initialises packages in
+// dependency order, then by import path: this package depends on
+// libcontainer alone, so its init runs before that of the packages berth
+// needs only to load compose files (compiling JSON schemas and regular
+// expressions, over 10 ms per process) — time every container start
+// would pay.
+package reexec
+
+import (
+	"os"
+
+	"github.com/opencontainers/runc/libcontainer"
+	// nsenter's cgo constructor runs before the Go runtime in `<binary>
+	// init` and joins or creates the namespaces.
+	_ "github.com/opencontainers/runc/libcontainer/nsenter"
+)
+
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		libcontainer.Init() // never returns
+	}
+}
