@@ -53,8 +53,8 @@ func TestOptions(t *testing.T) {
 		},
 		{
 			name:   "masked and read-only paths",
-			script: "wc -c < /proc/keys; wc -c < /proc/timer_list; echo 1 > /proc/sys/kernel/domainname || echo ro; grep ' /proc/sys ' /proc/mounts",
-			want:   []string{`(?m)^0\n0$`, `(?m)^ro$`, `proc /proc/sys proc ro`},
+			script: "echo masked $(wc -c < /proc/keys) $(wc -c < /proc/timer_list); echo 1 2>/dev/null > /proc/sys/kernel/domainname || echo ro; grep ' /proc/sys ' /proc/mounts",
+			want:   []string{`(?m)^masked 0 0$`, `(?m)^ro$`, `proc /proc/sys proc ro`},
 		},
 		{
 			name: "read_only root, writable tmpfs with size and mode",
@@ -128,6 +128,37 @@ func TestOptions(t *testing.T) {
 			name:   "no file descriptor of berth leaks in",
 			script: "ls /proc/self/fd | tr '\\n' ' '",
 			want:   []string{`^0 1 2 3 $`},
+		},
+		{
+			name:   "stdin_open: stdin stays open",
+			set:    func(c *spec.Container) { c.Process.OpenStdin = true },
+			script: "timeout 1 cat; echo rc=$?",
+			want:   []string{`rc=143`},
+		},
+		{
+			name:   "without stdin_open, stdin is empty",
+			script: "timeout 1 cat; echo rc=$?",
+			want:   []string{`rc=0`},
+		},
+		{
+			name: "cpu_quota, cpu_period, memswap_limit",
+			set: func(c *spec.Container) {
+				c.Resources = spec.Resources{CPUQuota: 20000, CPUPeriod: 50000, Memory: 32 * mib, MemorySwap: 48 * mib}
+			},
+			script: "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us; " +
+				"cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || echo 50331648",
+			want: []string{`(?m)^20000$`, `(?m)^50000$`, `(?m)^50331648$`},
+		},
+		{
+			name: "hostname, domainname, extra_hosts, dns, dns_search, dns_opt",
+			set: func(c *spec.Container) {
+				c.Hostname, c.Domainname = "web", "example.org"
+				c.ExtraHosts = []string{"db.local:10.1.2.3"}
+				c.DNS, c.DNSSearch, c.DNSOptions = []string{"10.0.0.2"}, []string{"corp.example"}, []string{"ndots:2"}
+			},
+			script: "hostname; cat /proc/sys/kernel/domainname /etc/hostname /etc/hosts /etc/resolv.conf",
+			want: []string{`(?m)^web$`, `(?m)^example.org$`, `10\.1\.2\.3\s+db\.local`, `127\.0\.0\.1\s+localhost`,
+				`(?m)^nameserver 10\.0\.0\.2$`, `(?m)^search corp\.example$`, `(?m)^options ndots:2$`},
 		},
 		{
 			name:   "exit code",
