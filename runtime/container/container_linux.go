@@ -88,7 +88,9 @@ type Exit struct {
 
 // record is a container's persistent state, state.json.
 type record struct {
-	Spec      spec.Container `json:"spec"`
+	Spec spec.Container `json:"spec"`
+	// Config is libcontainer's configuration, made once by Create.
+	Config    json.RawMessage `json:"libcontainer"`
 	Pid       int            `json:"pid,omitempty"`
 	StartedAt time.Time      `json:"startedAt,omitzero"`
 	Exit      *Exit          `json:"exit,omitempty"`
@@ -150,23 +152,14 @@ func (r *Runtime) Create(ctx context.Context, c spec.Container) (_ *Container, r
 	// The container outlives the process that starts it; its processes
 	// must not get a signal when that process exits.
 	cfg.ParentDeathSignal = 0
-	// libcontainer keeps a container's state only once it ran: the
-	// configuration is kept here too, for a process that loads the
-	// container before that.
+	// libcontainer's own container is made at each start (it runs one
+	// only once): its configuration is kept with the container's state.
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "libcontainer.json"), raw, 0o600); err != nil {
-		return nil, err
-	}
-	lc, err := libcontainer.Create(r.lcRoot(), c.ID, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", c.Name, err)
-	}
-	ct := &Container{ID: c.ID, Spec: c, rt: r, lc: lc}
-	if err := ct.save(&record{Spec: c}); err != nil {
-		lc.Destroy()
+	ct := &Container{ID: c.ID, Spec: c, rt: r}
+	if err := ct.save(&record{Spec: c, Config: raw}); err != nil {
 		return nil, err
 	}
 	return ct, nil
@@ -181,28 +174,20 @@ func (r *Runtime) Load(ctx context.Context, id string) (*Container, error) {
 	if err != nil {
 		return nil, err
 	}
-	lc, err := libcontainer.Load(r.lcRoot(), id)
-	if errors.Is(err, libcontainer.ErrNotExist) {
-		lc, err = r.recreate(id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("loading container %s: %w", rec.Spec.Name, err)
-	}
-	return &Container{ID: id, Spec: rec.Spec, rt: r, lc: lc}, nil
+	return &Container{ID: id, Spec: rec.Spec, rt: r}, nil
 }
 
-// recreate makes the libcontainer container again from its saved
-// configuration: for a container created but never started (libcontainer
-// keeps no state for it), and for every start (libcontainer runs a
-// container only once).
+// recreate makes libcontainer's container from the saved configuration:
+// at every start (libcontainer runs a container only once), and for a
+// container never started (libcontainer keeps no state for it).
 func (r *Runtime) recreate(id string) (*libcontainer.Container, error) {
-	raw, err := os.ReadFile(filepath.Join(r.dir(id), "libcontainer.json"))
+	rec, err := r.readRecord(id)
 	if err != nil {
 		return nil, err
 	}
 	var cfg configs.Config
-	if err := json.Unmarshal(raw, &cfg); err != nil {
-		return nil, err
+	if err := json.Unmarshal(rec.Config, &cfg); err != nil {
+		return nil, fmt.Errorf("container %s: reading its configuration: %w", id, err)
 	}
 	// What is left of a previous run (its cgroup, its state) goes first;
 	// an empty state directory is libcontainer's mark of a created one.
@@ -298,20 +283,24 @@ func (r *Runtime) findInit() (string, error) {
 	return "", fmt.Errorf("%w: init: true needs a static tini (Debian: apt-get install tini)", errdefs.ErrNotFound)
 }
 
-// mountRootfs mounts the container's root filesystem: the image layers,
-// read-only, under a writable directory of the container's own.
+// mountRootfs mounts the container's root filesystem, unless it is: the
+// image layers, read-only, under a writable directory of the container's
+// own. Start mounts it again after a reboot.
 func mountRootfs(dir string, layers []string) (string, error) {
 	rootfs := filepath.Join(dir, "rootfs")
 	upper, work := filepath.Join(dir, "upper"), filepath.Join(dir, "work")
 	for _, d := range []string{rootfs, upper, work} {
-		if err := os.Mkdir(d, 0o755); err != nil {
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return "", err
 		}
+	}
+	if mounted(rootfs) {
+		return rootfs, nil
 	}
 	if len(layers) == 0 {
 		// An image without layers (FROM scratch and nothing added).
 		empty := filepath.Join(dir, "empty")
-		if err := os.Mkdir(empty, 0o755); err != nil {
+		if err := os.Mkdir(empty, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return "", err
 		}
 		layers = []string{empty}
@@ -331,6 +320,16 @@ func mountRootfs(dir string, layers []string) (string, error) {
 		return "", fmt.Errorf("mounting the root filesystem: %w", err)
 	}
 	return rootfs, nil
+}
+
+// mounted reports whether dir is a mount point: on another filesystem
+// than its parent.
+func mounted(dir string) bool {
+	var st, parent unix.Stat_t
+	if unix.Lstat(dir, &st) != nil || unix.Lstat(filepath.Dir(dir), &parent) != nil {
+		return false
+	}
+	return st.Dev != parent.Dev
 }
 
 // rlimits converts ulimits to libcontainer's.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestInitReapsZombies: with init: true, PID 1 is tini (not berth), and an
@@ -197,4 +199,49 @@ func hostState(t *testing.T, rt *Runtime) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestStartAfterReboot: a reboot unmounts the root filesystem and empties
+// /run; a created container still starts, with what it wrote before.
+func TestStartAfterReboot(t *testing.T) {
+	rt := newRuntime(t)
+	c := busyboxSpec(t, "sh", "-c", "cat /kept 2>/dev/null; echo kept > /kept")
+	ct := create(t, rt, c)
+	if err := ct.Start(t.Context(), StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ct.Wait(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// What a reboot does to it.
+	if err := unix.Unmount(filepath.Join(rt.dir(ct.ID), "rootfs"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(rt.run); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(rt.dir(ct.ID), "hosts"), 0); err != nil {
+		t.Fatal(err)
+	}
+	rt2, err := New(Options{Root: rt.root, Run: rt.run, CgroupParent: rt.cgroupParent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct2, err := rt2.Load(t.Context(), ct.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ct2.Start(t.Context(), StartOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := ct2.Wait(t.Context()); err != nil || e.Code != 0 {
+		t.Fatalf("%+v %v", e, err)
+	}
+	recs := records(t, ct2)
+	if got := string(recs[len(recs)-1].Line); got != "kept\n" {
+		t.Errorf("the second run read %q, want what the first wrote", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(rt.dir(ct.ID), "hosts")); len(b) == 0 {
+		t.Error("/etc/hosts was not written again")
+	}
 }

@@ -60,6 +60,15 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 		return fmt.Errorf("container %s: %w", c.Spec.Name, err)
 	}
 	c.lc = lc
+	if err := checkEtcFiles(c.rt.dir(c.ID), &c.Spec); err != nil {
+		return fmt.Errorf("container %s: %w", c.Spec.Name, err)
+	}
+	if _, err := mountRootfs(c.rt.dir(c.ID), c.Spec.Layers); err != nil {
+		return fmt.Errorf("container %s: %w", c.Spec.Name, err)
+	}
+	if err := os.MkdirAll(c.rt.runDir(c.ID), 0o700); err != nil {
+		return fmt.Errorf("container %s: %w", c.Spec.Name, err)
+	}
 	rootfs := filepath.Join(c.rt.dir(c.ID), "rootfs")
 	proc, err := c.process(rootfs, c.Spec.Process.Args, c.Spec.Process.Env, c.Spec.Process.User, c.Spec.Process.GroupAdd, c.Spec.Process.WorkingDir)
 	if err != nil {
@@ -708,6 +717,12 @@ func recvFile(sock *os.File) (*os.File, error) {
 func (c *Container) lcNow() *libcontainer.Container {
 	if lc, err := libcontainer.Load(c.rt.lcRoot(), c.ID); err == nil {
 		return lc
+	}
+	if c.lc == nil {
+		// Never started: a libcontainer container that has not run.
+		if lc, err := c.rt.recreate(c.ID); err == nil {
+			c.lc = lc
+		}
 	}
 	return c.lc
 }

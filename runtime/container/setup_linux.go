@@ -52,15 +52,33 @@ func writeEtcFiles(dir string, c *spec.Container) (etcFiles, error) {
 	if err != nil {
 		return f, fmt.Errorf("dns: %w", err)
 	}
+	// Not synced: Start writes them again when a crash left one empty.
 	for _, w := range []struct {
 		path    string
 		content []byte
 	}{{f.hosts, hosts}, {f.hostname, name}, {f.resolvConf, resolv}} {
-		if err := writeFileAtomic(w.path, w.content, 0o644); err != nil {
-			return f, err
+		tmp := w.path + ".tmp"
+		err := os.WriteFile(tmp, w.content, 0o644)
+		if err == nil {
+			err = os.Rename(tmp, w.path)
+		}
+		if err != nil {
+			return f, fmt.Errorf("writing %s: %w", filepath.Base(w.path), err)
 		}
 	}
 	return f, nil
+}
+
+// checkEtcFiles writes the /etc files again when one is missing or empty
+// (a crash before the kernel wrote it out).
+func checkEtcFiles(dir string, c *spec.Container) error {
+	for _, name := range []string{"hosts", "hostname", "resolv.conf"} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Size() == 0 {
+			_, err := writeEtcFiles(dir, c)
+			return err
+		}
+	}
+	return nil
 }
 
 // hostResolvConf is the host's resolver configuration. With
