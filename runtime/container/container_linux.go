@@ -91,9 +91,9 @@ type record struct {
 	Spec spec.Container `json:"spec"`
 	// Config is libcontainer's configuration, made once by Create.
 	Config    json.RawMessage `json:"libcontainer"`
-	Pid       int            `json:"pid,omitempty"`
-	StartedAt time.Time      `json:"startedAt,omitzero"`
-	Exit      *Exit          `json:"exit,omitempty"`
+	Pid       int             `json:"pid,omitempty"`
+	StartedAt time.Time       `json:"startedAt,omitzero"`
+	Exit      *Exit           `json:"exit,omitempty"`
 }
 
 var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
