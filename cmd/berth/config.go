@@ -3,13 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/compose"
+	"github.com/berth-dev/berth/internal/atomicfile"
 )
 
 type configOptions struct {
@@ -129,35 +128,11 @@ func runConfig(cmd *cobra.Command, g *globalOptions, o configOptions, args []str
 		return nil
 	}
 	if o.output != "" && len(content) > 0 {
-		return writeAtomic(o.output, func(w io.Writer) error {
+		return atomicfile.Write(o.output, 0o644, func(w io.Writer) error {
 			_, err := w.Write(content)
 			return err
 		})
 	}
 	_, err = out.Write(content)
 	return err
-}
-
-// writeAtomic writes a file through a temporary file and a rename, so
-// that an interrupted or failed write never leaves half a file behind.
-func writeAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	err = write(tmp)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }

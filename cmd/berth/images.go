@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/compose"
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/runtime/image"
 )
 
@@ -260,7 +261,7 @@ func newSaveCommand(g *globalOptions, s streams) *cobra.Command {
 				}
 				return store.Save(cmd.Context(), args, s.out)
 			}
-			return writeAtomic(output, func(w io.Writer) error { return store.Save(cmd.Context(), args, w) })
+			return atomicfile.Write(output, 0o644, func(w io.Writer) error { return store.Save(cmd.Context(), args, w) })
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")

@@ -22,6 +22,7 @@ import (
 	// a configuration that lists devices.
 	_ "github.com/opencontainers/cgroups/devices"
 
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/runtime/spec"
 )
 
@@ -237,7 +238,7 @@ func (c *Container) save(rec *record) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(c.rt.dir(c.ID), "state.json"), b, 0o600)
+	return atomicfile.WriteBytes(filepath.Join(c.rt.dir(c.ID), "state.json"), 0o600, b)
 }
 
 func (c *Container) update(change func(*record)) error {
@@ -355,29 +356,4 @@ var rlimitTypes = map[string]int{
 	"nice": unix.RLIMIT_NICE, "nofile": unix.RLIMIT_NOFILE, "nproc": unix.RLIMIT_NPROC,
 	"rss": unix.RLIMIT_RSS, "rtprio": unix.RLIMIT_RTPRIO, "rttime": unix.RLIMIT_RTTIME,
 	"sigpending": unix.RLIMIT_SIGPENDING, "stack": unix.RLIMIT_STACK,
-}
-
-// writeFileAtomic replaces path with b: a crash leaves the old or the new
-// content, never a mix.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
-	}
-	return nil
 }

@@ -26,6 +26,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/atomicfile"
 )
 
 // Store is the image store under <root>: blobs by digest, layers unpacked by
@@ -428,30 +430,7 @@ func (s *Store) updateIndex(ctx context.Context, change func(*index) error) erro
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(s.root, "index.json"), b)
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
-	}
-	return syncDir(filepath.Dir(path))
+	return atomicfile.WriteBytes(filepath.Join(s.root, "index.json"), 0o600, b)
 }
 
 // Get returns the image ref names, with its config and layer directories.

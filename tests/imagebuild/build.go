@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -25,6 +26,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-dev/berth/internal/atomicfile"
 )
 
 // The builder's own code is an input of every image: a change to it may
@@ -297,8 +300,8 @@ func (b *builder) buildImage(ctx context.Context, j *job) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(j.tar, func(f *os.File) error { return tarball.Write(tag, img, f) }); err != nil {
-		return fmt.Errorf("writing %s: %w", j.tar, err)
+	if err := atomicfile.Write(j.tar, 0o644, func(w io.Writer) error { return tarball.Write(tag, img, w) }); err != nil {
+		return err
 	}
 	return writeInputs(j.tar, j.next)
 }
@@ -473,36 +476,7 @@ func writeInputs(tar string, in inputs) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(inputsPath(tar), func(f *os.File) error {
-		_, err := f.Write(append(data, '\n'))
-		return err
-	})
-}
-
-// writeFileAtomic writes a file through a temporary one in the same
-// directory, so that readers, and builds running at the same time, only
-// ever see a complete file.
-func writeFileAtomic(p string, write func(*os.File) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+"-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(f.Name())
-		}
-	}()
-	err = write(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	return err
+	return atomicfile.WriteBytes(inputsPath(tar), 0o644, append(data, '\n'))
 }
 
 func fileSize(p string) (int64, bool) {
