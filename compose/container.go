@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -184,17 +185,105 @@ func containerSpec(p *types.Project, svc types.ServiceConfig, number int, id str
 	c.Resources = b.resources()
 	c.Log = b.log()
 
-	// Not described yet, for want of a field in spec.Container: the health
-	// check (healthcheck merged over the image's Healthcheck field by
-	// field: test, interval, timeout, start_period, start_interval,
-	// retries, as moby's merge does; disable or test [NONE] turn it off)
-	// and the restart policy. Once spec.Container has Healthcheck and
-	// Restart, they are filled here.
+	c.Healthcheck = b.healthcheck(img.Config.Config.Healthcheck)
+	c.Restart = b.restart()
 
 	if b.err != nil {
 		return spec.Container{}, b.err
 	}
 	return c, nil
+}
+
+// healthcheck merges the service's healthcheck over the image's, field by
+// field, as the Docker daemon merges a container's over its image's: an
+// empty test, a zero duration or retries inherit the image's. disable:
+// true or a test of [NONE] (in either) means none.
+func (b *containerBuilder) healthcheck(image *v1.HealthConfig) *spec.Healthcheck {
+	var h spec.Healthcheck
+	if image != nil {
+		h = spec.Healthcheck{Test: slices.Clone(image.Test), Interval: image.Interval, Timeout: image.Timeout,
+			StartPeriod: image.StartPeriod, Retries: image.Retries}
+	}
+	if sh := b.svc.HealthCheck; sh != nil {
+		if sh.Disable {
+			return nil
+		}
+		if len(sh.Test) > 0 {
+			h.Test = slices.Clone([]string(sh.Test))
+		}
+		for _, d := range []struct {
+			from *types.Duration
+			to   *time.Duration
+		}{{sh.Interval, &h.Interval}, {sh.Timeout, &h.Timeout}, {sh.StartPeriod, &h.StartPeriod}, {sh.StartInterval, &h.StartInterval}} {
+			if d.from != nil {
+				if *d.from < 0 {
+					b.fail(errdefs.ErrInvalidArgument, "healthcheck", "durations must not be negative")
+				}
+				if *d.from != 0 {
+					*d.to = time.Duration(*d.from)
+				}
+			}
+		}
+		if sh.Retries != nil && *sh.Retries != 0 {
+			h.Retries = int(*sh.Retries)
+		}
+	}
+	if len(h.Test) == 0 || h.Test[0] == "NONE" {
+		return nil
+	}
+	switch h.Test[0] {
+	case "CMD", "CMD-SHELL":
+		if len(h.Test) < 2 {
+			b.fail(errdefs.ErrInvalidArgument, "healthcheck.test", "%s needs a command", h.Test[0])
+		}
+	default:
+		b.fail(errdefs.ErrInvalidArgument, "healthcheck.test", "%q: start with CMD, CMD-SHELL or NONE", h.Test[0])
+	}
+	return &h
+}
+
+// restart reads restart, else deploy.restart_policy as docker compose maps
+// it (condition any: always, on-failure with max_attempts, none: no).
+func (b *containerBuilder) restart() spec.Restart {
+	policy := b.svc.Restart
+	if policy == "" && b.svc.Deploy != nil && b.svc.Deploy.RestartPolicy != nil {
+		rp := b.svc.Deploy.RestartPolicy
+		switch rp.Condition {
+		case "any", "":
+			return spec.Restart{Policy: "always"}
+		case "on-failure":
+			r := spec.Restart{Policy: "on-failure"}
+			if rp.MaxAttempts != nil {
+				r.MaxRetries = int(*rp.MaxAttempts)
+			}
+			return r
+		case "none":
+			return spec.Restart{Policy: "no"}
+		default:
+			b.fail(errdefs.ErrInvalidArgument, "deploy.restart_policy.condition", "%q: use none, on-failure or any", rp.Condition)
+			return spec.Restart{}
+		}
+	}
+	name, n, hasN := strings.Cut(policy, ":")
+	switch name {
+	case "", "no", "always", "unless-stopped":
+		if hasN {
+			b.fail(errdefs.ErrInvalidArgument, "restart", "%q: only on-failure takes a maximum", policy)
+		}
+		return spec.Restart{Policy: cmp.Or(name, "no")}
+	case "on-failure":
+		r := spec.Restart{Policy: name}
+		if hasN {
+			max, err := strconv.Atoi(n)
+			if err != nil || max < 0 {
+				b.fail(errdefs.ErrInvalidArgument, "restart", "%q: the maximum is a number of retries", policy)
+			}
+			r.MaxRetries = max
+		}
+		return r
+	}
+	b.fail(errdefs.ErrInvalidArgument, "restart", "%q: use no, always, on-failure[:N] or unless-stopped", policy)
+	return spec.Restart{}
 }
 
 // containerBuilder keeps the first error met while the Container is

@@ -70,6 +70,28 @@ type Container struct {
 	StopGracePeriod *time.Duration
 
 	Log Log
+
+	// Healthcheck is the service's health check merged over the image's;
+	// nil when there is none (or it is disabled). Restart is the restart
+	// policy. Both are the supervisor's to apply.
+	Healthcheck *Healthcheck
+	Restart     Restart
+}
+
+// Healthcheck is how the health of a container is probed.
+type Healthcheck struct {
+	// Test is ["CMD", args...] or ["CMD-SHELL", command].
+	Test []string
+	// Zero durations and retries mean Docker's defaults: interval 30 s,
+	// timeout 30 s, start period 0, start interval 5 s, retries 3.
+	Interval, Timeout, StartPeriod, StartInterval time.Duration
+	Retries                                       int
+}
+
+// Restart is a restart policy, as Docker names it.
+type Restart struct {
+	Policy     string // "no" (or empty), "always", "on-failure", "unless-stopped"
+	MaxRetries int    // on-failure:N; 0 means no limit
 }
 
 // Process is the container's main process.
