@@ -67,6 +67,14 @@ type RunOptions struct {
 	// Signals, when not nil, carries the signals the user sends berth
 	// (Ctrl-C without a terminal): they are passed on to the container.
 	Signals <-chan syscall.Signal
+	// BeforeStart, when not nil, runs just before the container starts
+	// (once the image is there and the container created): the terminal
+	// goes raw and signals go to the container from then on, not during
+	// a pull. It returns what undoes it.
+	BeforeStart func() (undo func())
+	// Warn tells the user of a problem that does not change the exit
+	// code: a --rm that failed.
+	Warn func(error)
 }
 
 // Run runs a one-off container of a service, attached, and returns its
@@ -133,7 +141,14 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 		return 0, err
 	}
 	if o.Remove {
-		defer ct.Remove(context.WithoutCancel(ctx))
+		defer func() {
+			if err := ct.Remove(context.WithoutCancel(ctx)); err != nil && o.Warn != nil {
+				o.Warn(fmt.Errorf("removing the container: %w", err))
+			}
+		}()
+	}
+	if o.BeforeStart != nil {
+		defer o.BeforeStart()()
 	}
 	if err := ct.Start(ctx, o.Attach); err != nil {
 		return 0, err

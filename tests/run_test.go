@@ -184,6 +184,14 @@ services:
 		t.Errorf("--no-deps: %d %q", code, out)
 	}
 
+	// A reader that goes away does not kill berth: the container runs to
+	// its end and --rm still removes it.
+	pipe := exec.Command("sh", "-c", c.bin+` run --rm -T app sh -c 'yes | head -c 3000000' | head -c 10 >/dev/null; echo "${PIPESTATUS:-ok}"`)
+	pipe.Dir, pipe.Env = c.dir, c.environ
+	if out, err := pipe.CombinedOutput(); err != nil {
+		t.Errorf("berth run | head: %v: %s", err, out)
+	}
+
 	if left := c.containers(); len(left) != 0 {
 		t.Errorf("containers left after --rm: %v", left)
 	}

@@ -148,28 +148,42 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 		if w, h, err := term.GetSize(int(out.Fd())); err == nil {
 			f.o.Attach.ConsoleWidth, f.o.Attach.ConsoleHeight = uint16(w), uint16(h)
 		}
-		state, err := term.MakeRaw(int(in.Fd()))
-		if err != nil {
-			return fmt.Errorf("setting the terminal to raw mode: %w", err)
-		}
-		defer term.Restore(int(in.Fd()), state)
-	} else {
-		// Without a terminal, Ctrl-C and SIGTERM go to the container, as
-		// docker's signal proxy does.
-		sigs := make(chan os.Signal, 4)
-		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-		defer signal.Stop(sigs)
-		forward := make(chan syscall.Signal, 4)
-		go func() {
-			for sig := range sigs {
-				forward <- sig.(syscall.Signal)
+		f.o.BeforeStart = func() func() {
+			state, err := term.MakeRaw(int(in.Fd()))
+			if err != nil {
+				return func() {}
 			}
-		}()
+			return func() { term.Restore(int(in.Fd()), state) }
+		}
+	} else {
+		// Without a terminal, Ctrl-C and SIGTERM go to the container once
+		// it runs, as docker's signal proxy does; before, they stop berth.
+		forward := make(chan syscall.Signal, 4)
 		f.o.Signals = forward
-		// The command keeps running after a signal: the container decides
-		// when it ends.
-		ctx = context.WithoutCancel(ctx)
+		f.o.BeforeStart = func() func() {
+			sigs := make(chan os.Signal, 4)
+			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+			stop := make(chan struct{})
+			go func() {
+				for {
+					select {
+					case sig := <-sigs:
+						forward <- sig.(syscall.Signal)
+					case <-stop:
+						return
+					}
+				}
+			}()
+			return func() {
+				signal.Stop(sigs)
+				close(stop)
+			}
+		}
 	}
+	// A reader that goes away (berth run ... | head -1) must not kill
+	// berth: the container runs on, and --rm must still remove it.
+	signal.Ignore(syscall.SIGPIPE)
+	f.o.Warn = func(err error) { fmt.Fprintln(s.err, "warning:", err) }
 
 	images, err := g.imageStore()
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/configs/validate"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	"golang.org/x/sys/unix"
 
@@ -93,6 +94,7 @@ type record struct {
 	// Config is libcontainer's configuration, made once by Create.
 	Config    json.RawMessage `json:"libcontainer"`
 	Pid       int             `json:"pid,omitempty"`
+	PidStart  uint64          `json:"pidStart,omitempty"` // its start time, /proc/<pid>/stat field 22
 	StartedAt time.Time       `json:"startedAt,omitzero"`
 	Exit      *Exit           `json:"exit,omitempty"`
 }
@@ -145,6 +147,12 @@ func (r *Runtime) Create(ctx context.Context, c spec.Container) (_ *Container, r
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: c.ID, Spec: s})
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	// libcontainer checks a configuration only when it runs it: checked
+	// now, an impossible one (a sysctl of the host's network namespace,
+	// say) fails create, not a later start.
+	if err := validate.Validate(cfg); err != nil {
+		return nil, fmt.Errorf("container %s: %w: %w", c.Name, errdefs.ErrInvalidArgument, err)
 	}
 	cfg.Rlimits, err = rlimits(c.Ulimits)
 	if err != nil {
@@ -263,7 +271,9 @@ func (r *Runtime) cleanup(id string) error {
 			errs = append(errs, err)
 		}
 	}
-	for _, d := range []string{r.runDir(id), r.dir(id)} {
+	// libcontainer's directory of a container it never ran has no state
+	// to Load: removed whatever it holds.
+	for _, d := range []string{filepath.Join(r.lcRoot(), id), r.runDir(id), r.dir(id)} {
 		if err := os.RemoveAll(d); err != nil {
 			errs = append(errs, err)
 		}

@@ -245,3 +245,63 @@ func TestStartAfterReboot(t *testing.T) {
 		t.Error("/etc/hosts was not written again")
 	}
 }
+
+// TestEdgeCases: what the reviewer found, each once.
+func TestEdgeCases(t *testing.T) {
+	rt := newRuntime(t)
+	ctx := t.Context()
+
+	t.Run("an impossible configuration fails create, not start, and leaves nothing", func(t *testing.T) {
+		c := busyboxSpec(t, "true")
+		c.NetworkMode = "host"
+		c.Sysctls = map[string]string{"net.core.somaxconn": "1024"} // the host's, not the container's
+		if _, err := rt.Create(ctx, c); err == nil || !strings.Contains(err.Error(), "sysctl") {
+			t.Fatalf("create: %v, want a sysctl error", err)
+		}
+		if _, err := os.Stat(rt.dir(c.ID)); !os.IsNotExist(err) {
+			t.Errorf("state left: %v", err)
+		}
+	})
+
+	t.Run("never started: wait and stop return at once, delete leaves nothing", func(t *testing.T) {
+		c := busyboxSpec(t, "true")
+		ct, err := rt.Create(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e, err := ct.Wait(ctx); err != nil || e != (Exit{}) {
+			t.Errorf("wait: %+v %v", e, err)
+		}
+		if _, err := ct.Stop(ctx, nil); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		if err := ct.Signal(ctx, unix.SIGTERM); err == nil {
+			t.Error("signal of a container that never ran succeeded")
+		}
+		if err := ct.Delete(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []string{rt.dir(c.ID), rt.runDir(c.ID), filepath.Join(rt.lcRoot(), c.ID)} {
+			if _, err := os.Stat(d); !os.IsNotExist(err) {
+				t.Errorf("%s left: %v", d, err)
+			}
+		}
+	})
+
+	t.Run("a pid given to another process since is not waited for", func(t *testing.T) {
+		c := busyboxSpec(t, "true")
+		ct := create(t, rt, c)
+		// As if the container had run as this very process (alive), which
+		// the kernel started at another time.
+		started := time.Now()
+		if err := ct.update(func(r *record) { r.Pid, r.PidStart, r.StartedAt = os.Getpid(), 1, started }); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		e, err := ct.Wait(wctx)
+		if err != nil || !e.Missed || e.Code != 255 {
+			t.Errorf("wait: %+v %v, want a missed exit at once", e, err)
+		}
+	})
+}

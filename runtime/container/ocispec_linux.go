@@ -72,6 +72,14 @@ func ociSpec(c *spec.Container, rootfs string, files etcFiles, cgroupsPath, init
 	switch c.NetworkMode {
 	case "", "none":
 		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+		// Docker's defaults in a network namespace of the container's
+		// own: any user may bind ports under 1024 and ping, so that an
+		// image running as non-root can listen on port 80.
+		sysctls := map[string]string{"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
+		for k, v := range c.Sysctls {
+			sysctls[k] = v
+		}
+		s.Linux.Sysctl = sysctls
 	case "host":
 		if c.Hostname == "" {
 			h, err := os.Hostname()

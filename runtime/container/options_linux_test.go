@@ -130,6 +130,11 @@ func TestOptions(t *testing.T) {
 			want:   []string{`^0 1 2 3 $`},
 		},
 		{
+			name:   "Docker's network sysctls: unprivileged ports and ping",
+			script: "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range",
+			want:   []string{`(?m)^0$`, `(?m)^0\s+2147483647$`},
+		},
+		{
 			name:   "stdin_open: stdin stays open",
 			set:    func(c *spec.Container) { c.Process.OpenStdin = true },
 			script: "timeout 1 cat; echo rc=$?",

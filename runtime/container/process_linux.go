@@ -46,12 +46,28 @@ const pipeSize = 1 << 20
 // Start runs the container's main process. Its output goes to the log (and
 // to o's writers while this process lives); its exit is recorded by Wait.
 func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
-	st, err := c.lcNow().Status()
+	unlock, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := c.status()
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.Spec.Name, err)
 	}
 	if st != libcontainer.Stopped {
 		return fmt.Errorf("container %s is %s: %w", c.Spec.Name, st, errdefs.ErrFailedPrecondition)
+	}
+	c.rt.mu.Lock()
+	prev := c.rt.waiters[c.ID]
+	c.rt.mu.Unlock()
+	if prev != nil {
+		// The last run's output may still be on its way to the log.
+		select {
+		case <-prev.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	// libcontainer runs a container once: a restart is a new one, on the
 	// same root filesystem, with the same configuration.
@@ -165,15 +181,27 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 			return fmt.Errorf("container %s: receiving its terminal: %w", c.Spec.Name, err)
 		}
 		outputs = append(outputs, namedReader{"stdout", master})
+		defer func() {
+			if retErr != nil {
+				master.Close()
+			}
+		}()
 		if o.Stdin != nil && c.Spec.Process.OpenStdin {
 			go io.Copy(master, o.Stdin)
 		}
 	}
 	pid, _ := proc.Pid()
 	started := time.Now().UTC()
-	if err := c.update(func(r *record) { r.Pid, r.StartedAt, r.Exit = pid, started, nil }); err != nil {
+	var pidStart uint64
+	if st, err := c.lc.State(); err == nil {
+		pidStart = st.InitProcessStartTime
+	}
+	if err := c.update(func(r *record) { r.Pid, r.PidStart, r.StartedAt, r.Exit = pid, pidStart, started, nil }); err != nil {
 		proc.Signal(unix.SIGKILL)
 		proc.Wait()
+		for _, o := range outputs {
+			o.r.Close()
+		}
 		return err
 	}
 
@@ -190,12 +218,22 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 		if err := <-copied; err != nil && w.err == nil {
 			w.err = err
 		}
-		if err := c.update(func(r *record) { e := w.exit; r.Exit = &e }); err != nil && w.err == nil {
+		if err := c.recordExit(started, w.exit); err != nil && w.err == nil {
 			w.err = err
 		}
 		close(w.done)
 	}()
 	return nil
+}
+
+// recordExit records the exit of the run started at started, unless
+// another process recorded one for it already, or a later run began.
+func (c *Container) recordExit(started time.Time, e Exit) error {
+	return c.update(func(r *record) {
+		if r.Exit == nil && r.StartedAt.Equal(started) {
+			r.Exit = &e
+		}
+	})
 }
 
 type namedReader struct {
@@ -210,17 +248,17 @@ type namedReader struct {
 func (c *Container) copyOutputs(outputs []namedReader, stdout, stderr io.Writer) <-chan error {
 	done := make(chan error, 1)
 	var lw *logs.Writer
+	var openErr error
 	if !c.Spec.Log.Disabled {
 		var err error
 		lw, err = logs.NewWriter(c.rt.dir(c.ID), "container", logs.Options{MaxSize: c.Spec.Log.MaxSize, MaxFiles: c.Spec.Log.MaxFiles})
 		if err != nil {
 			// The container runs on; what it writes is not kept.
-			lw = nil
-			defer func() { done <- fmt.Errorf("container %s: opening its log: %w", c.Spec.Name, err) }()
+			lw, openErr = nil, fmt.Errorf("container %s: opening its log: %w", c.Spec.Name, err)
 		}
 	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(outputs))
+	errs := make([]error, len(outputs), len(outputs)+2)
 	for i, out := range outputs {
 		attach := stdout
 		if out.name == "stderr" {
@@ -233,7 +271,10 @@ func (c *Container) copyOutputs(outputs []namedReader, stdout, stderr io.Writer)
 		wg.Go(func() {
 			defer out.r.Close()
 			if lw == nil {
-				_, errs[i] = io.Copy(io.Discard, r)
+				_, err := io.Copy(io.Discard, r)
+				if !errors.Is(err, unix.EIO) { // a terminal's end
+					errs[i] = err
+				}
 				return
 			}
 			errs[i] = logs.Copy(context.Background(), r, out.name, lw)
@@ -246,10 +287,7 @@ func (c *Container) copyOutputs(outputs []namedReader, stdout, stderr io.Writer)
 				errs = append(errs, err)
 			}
 		}
-		select {
-		case done <- errors.Join(errs...):
-		default:
-		}
+		done <- errors.Join(append(errs, openErr)...)
 	}()
 	return done
 }
@@ -292,21 +330,27 @@ func (c *Container) Reattach(ctx context.Context) error {
 	w := &waiter{done: make(chan struct{})}
 	c.rt.waiters[c.ID] = w
 	go func() {
+		defer close(w.done)
 		rec, err := c.rt.readRecord(c.ID)
-		if err == nil && rec.Exit == nil && rec.Pid != 0 {
-			err = waitPid(context.Background(), rec.Pid, rec.StartedAt)
-		}
 		if err != nil {
 			w.err = err
+			<-copied
+			return
+		}
+		if rec.Exit == nil && rec.Pid != 0 {
+			if err := waitPid(context.Background(), rec.Pid, rec.PidStart); err != nil {
+				w.err = err
+			}
 		}
 		<-copied
-		w.exit = Exit{Code: 255, Missed: true, FinishedAt: time.Now().UTC(), OOMKilled: c.oomKilled()}
-		if rec != nil && rec.Exit != nil {
+		if rec.Exit != nil {
 			w.exit = *rec.Exit
-		} else if err := c.update(func(r *record) { e := w.exit; r.Exit = &e }); err != nil && w.err == nil {
+			return
+		}
+		w.exit = Exit{Code: 255, Missed: true, FinishedAt: time.Now().UTC(), OOMKilled: c.oomKilled()}
+		if err := c.recordExit(rec.StartedAt, w.exit); err != nil && w.err == nil {
 			w.err = err
 		}
-		close(w.done)
 	}()
 	return nil
 }
@@ -372,7 +416,11 @@ func signalName(s syscall.Signal) string {
 
 // oomKilled reads the cgroup's OOM kill counter.
 func (c *Container) oomKilled() bool {
-	st, err := c.lcNow().State()
+	lc := c.lcNow()
+	if lc == nil {
+		return false
+	}
+	st, err := lc.State()
 	if err != nil {
 		return false
 	}
@@ -424,18 +472,28 @@ func (c *Container) Wait(ctx context.Context) (Exit, error) {
 	if rec.Exit != nil {
 		return *rec.Exit, nil
 	}
+	if rec.StartedAt.IsZero() {
+		return Exit{}, nil // never started: nothing to wait for
+	}
 	if rec.Pid != 0 {
-		if err := waitPid(ctx, rec.Pid, rec.StartedAt); err != nil {
+		if err := waitPid(ctx, rec.Pid, rec.PidStart); err != nil {
 			return Exit{}, err
 		}
 	}
 	e := Exit{Code: 255, Missed: true, FinishedAt: time.Now().UTC(), OOMKilled: c.oomKilled()}
-	return e, c.update(func(r *record) { r.Exit = &e })
+	if err := c.recordExit(rec.StartedAt, e); err != nil {
+		return e, err
+	}
+	if rec, err = c.rt.readRecord(c.ID); err == nil && rec.Exit != nil {
+		e = *rec.Exit // the one recorded, maybe by the process that saw it
+	}
+	return e, nil
 }
 
 // waitPid waits for a process that is not this one's child, through a
-// pidfd (no polling of a pid that may be reused).
-func waitPid(ctx context.Context, pid int, started time.Time) error {
+// pidfd. startTime (from /proc/<pid>/stat; 0 if unknown) tells the
+// container's process from another that was given the same pid since.
+func waitPid(ctx context.Context, pid int, startTime uint64) error {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if errors.Is(err, unix.ESRCH) {
 		return nil
@@ -444,6 +502,11 @@ func waitPid(ctx context.Context, pid int, started time.Time) error {
 		return fmt.Errorf("watching process %d: %w", pid, err)
 	}
 	defer unix.Close(fd)
+	// Checked once the pidfd pins the process: if it is another one, the
+	// container's is gone.
+	if startTime != 0 && procStartTime(pid) != startTime {
+		return nil
+	}
 	for {
 		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 100)
 		if err != nil && !errors.Is(err, unix.EINTR) {
@@ -458,9 +521,34 @@ func waitPid(ctx context.Context, pid int, started time.Time) error {
 	}
 }
 
+// procStartTime is field 22 of /proc/<pid>/stat, the process's start time
+// in clock ticks since boot; 0 when it cannot be read.
+func procStartTime(pid int) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: fields are
+	// counted after its closing parenthesis (field 2).
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 20 {
+		return 0
+	}
+	n, _ := strconv.ParseUint(fields[19], 10, 64)
+	return n
+}
+
 // Signal sends sig to the container's main process.
 func (c *Container) Signal(ctx context.Context, sig syscall.Signal) error {
-	if err := c.lcNow().Signal(sig); err != nil {
+	lc, err := c.running()
+	if err != nil {
+		return err
+	}
+	if err := lc.Signal(sig); err != nil {
 		if errors.Is(err, libcontainer.ErrNotRunning) {
 			return fmt.Errorf("container %s is not running: %w", c.Spec.Name, errdefs.ErrFailedPrecondition)
 		}
@@ -474,7 +562,11 @@ func (c *Container) Signal(ctx context.Context, sig syscall.Signal) error {
 // overrides the container's). The stop goes on when ctx ends: a stop half
 // done helps no one.
 func (c *Container) Stop(ctx context.Context, timeout *time.Duration) (Exit, error) {
-	st, err := c.lcNow().Status()
+	lc := c.lcNow()
+	if lc == nil {
+		return c.Wait(ctx) // never started, or gone with a reboot
+	}
+	st, err := lc.Status()
 	if err != nil {
 		return Exit{}, err
 	}
@@ -482,7 +574,7 @@ func (c *Container) Stop(ctx context.Context, timeout *time.Duration) (Exit, err
 		return c.Wait(ctx)
 	}
 	if st == libcontainer.Paused {
-		if err := c.lcNow().Resume(); err != nil {
+		if err := lc.Resume(); err != nil {
 			return Exit{}, err
 		}
 	}
@@ -503,7 +595,7 @@ func (c *Container) Stop(ctx context.Context, timeout *time.Duration) (Exit, err
 	}
 	bg := context.WithoutCancel(ctx)
 	if grace > 0 {
-		if err := c.lcNow().Signal(sig); err == nil {
+		if err := lc.Signal(sig); err == nil {
 			wctx, cancel := context.WithTimeout(bg, grace)
 			e, err := c.Wait(wctx)
 			cancel()
@@ -512,7 +604,7 @@ func (c *Container) Stop(ctx context.Context, timeout *time.Duration) (Exit, err
 			}
 		}
 	}
-	if err := c.lcNow().Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
+	if err := lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
 		return Exit{}, fmt.Errorf("killing container %s: %w", c.Spec.Name, err)
 	}
 	return c.Wait(bg)
@@ -521,7 +613,7 @@ func (c *Container) Stop(ctx context.Context, timeout *time.Duration) (Exit, err
 // Delete removes a stopped container (force: a running one is killed
 // first): cgroup, mounts, state, logs.
 func (c *Container) Delete(ctx context.Context, force bool) error {
-	st, err := c.lcNow().Status()
+	st, err := c.status()
 	if err != nil {
 		return err
 	}
@@ -535,8 +627,18 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 		}
 	}
 	c.rt.mu.Lock()
+	w := c.rt.waiters[c.ID]
 	delete(c.rt.waiters, c.ID)
 	c.rt.mu.Unlock()
+	if w != nil {
+		// Its output goes on to the log until the streams end.
+		<-w.done
+	}
+	unlock, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := c.rt.cleanup(c.ID); err != nil {
 		return fmt.Errorf("removing container %s: %w", c.Spec.Name, err)
 	}
@@ -557,7 +659,7 @@ func (c *Container) State(ctx context.Context) (State, error) {
 	if err != nil {
 		return State{}, err
 	}
-	st, err := c.lcNow().Status()
+	st, err := c.status()
 	if err != nil {
 		return State{}, err
 	}
@@ -576,8 +678,21 @@ func (c *Container) State(ctx context.Context) (State, error) {
 }
 
 // Pause freezes every process of the container; Resume thaws them.
-func (c *Container) Pause(ctx context.Context) error  { return c.lcNow().Pause() }
-func (c *Container) Resume(ctx context.Context) error { return c.lcNow().Resume() }
+func (c *Container) Pause(ctx context.Context) error {
+	lc, err := c.running()
+	if err != nil {
+		return err
+	}
+	return lc.Pause()
+}
+
+func (c *Container) Resume(ctx context.Context) error {
+	lc, err := c.running()
+	if err != nil {
+		return err
+	}
+	return lc.Resume()
+}
 
 // Stats are a container's resource use, from its cgroup.
 type Stats struct {
@@ -589,7 +704,11 @@ type Stats struct {
 
 // Stats reads the container's cgroup.
 func (c *Container) Stats(ctx context.Context) (Stats, error) {
-	s, err := c.lcNow().Stats()
+	lc, err := c.running()
+	if err != nil {
+		return Stats{}, err
+	}
+	s, err := lc.Stats()
 	if err != nil {
 		return Stats{}, fmt.Errorf("container %s: %w", c.Spec.Name, err)
 	}
@@ -644,7 +763,11 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (int, error) {
 	} else {
 		proc.Stdin, proc.Stdout, proc.Stderr = o.Stdin, o.Stdout, o.Stderr
 	}
-	if err := c.lcNow().Run(proc); err != nil {
+	lc, err := c.running()
+	if err != nil {
+		return -1, err
+	}
+	if err := lc.Run(proc); err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", c.Spec.Name, err)
 	}
 	var copies sync.WaitGroup
@@ -712,17 +835,49 @@ func recvFile(sock *os.File) (*os.File, error) {
 	return os.NewFile(uintptr(fds[0]), string(name[:n])), nil
 }
 
-// lcNow is libcontainer's view of the container as it is now: another
-// process may have started or stopped it since this one loaded it.
+// lcNow is libcontainer's view of the container as it is now (another
+// process may have started or stopped it since this one loaded it), or nil
+// when libcontainer holds no state for it: never started, or the host
+// rebooted. It changes nothing.
 func (c *Container) lcNow() *libcontainer.Container {
-	if lc, err := libcontainer.Load(c.rt.lcRoot(), c.ID); err == nil {
-		return lc
+	lc, err := libcontainer.Load(c.rt.lcRoot(), c.ID)
+	if err != nil {
+		return nil
 	}
-	if c.lc == nil {
-		// Never started: a libcontainer container that has not run.
-		if lc, err := c.rt.recreate(c.ID); err == nil {
-			c.lc = lc
+	return lc
+}
+
+// status is libcontainer's status, Stopped when it holds no state.
+func (c *Container) status() (libcontainer.Status, error) {
+	lc := c.lcNow()
+	if lc == nil {
+		return libcontainer.Stopped, nil
+	}
+	return lc.Status()
+}
+
+// running is libcontainer's container when its process runs (or is
+// paused).
+func (c *Container) running() (*libcontainer.Container, error) {
+	lc := c.lcNow()
+	if lc != nil {
+		if st, err := lc.Status(); err == nil && st != libcontainer.Stopped {
+			return lc, nil
 		}
 	}
-	return c.lc
+	return nil, fmt.Errorf("container %s is not running: %w", c.Spec.Name, errdefs.ErrFailedPrecondition)
+}
+
+// lock serialises the changes of one container (start, delete) between
+// berth processes.
+func (c *Container) lock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(c.rt.dir(c.ID), "lock"), os.O_CREATE|os.O_RDWR|syscall.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Spec.Name, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("container %s: locking: %w", c.Spec.Name, err)
+	}
+	return func() { f.Close() }, nil
 }
