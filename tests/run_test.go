@@ -308,3 +308,42 @@ func openPTY() (master, slave *os.File, err error) {
 	}
 	return m, s, nil
 }
+
+// TestPsRm: one-off containers kept (no --rm) are listed by ps -a, with
+// their exit, and removed by rm, which asks first unless -f.
+func TestPsRm(t *testing.T) {
+	c := newCLI(t, "services:\n  app:\n    image: busybox\n  other:\n    image: busybox\n")
+	before := c.hostState()
+	if _, code := c.run("", "run", "-T", "app", "sh", "-c", "exit 3"); code != 3 {
+		t.Fatalf("run: exit %d", code)
+	}
+	if _, code := c.run("", "run", "-T", "other", "true"); code != 0 {
+		t.Fatalf("run: exit %d", code)
+	}
+	out, code := c.run("", "ps")
+	if code != 0 || strings.Count(strings.TrimSpace(out), "\n") != 0 {
+		t.Errorf("ps lists stopped containers:\n%s", out)
+	}
+	out, _ = c.run("", "ps", "-a")
+	if !regexp.MustCompile(`project-app-run-[0-9a-f]+\s+busybox\s+.*app\s+.*Exited \(3\)`).MatchString(out) ||
+		!regexp.MustCompile(`project-other-run-[0-9a-f]+\s+busybox\s+.*other\s+.*Exited \(0\)`).MatchString(out) {
+		t.Errorf("ps -a:\n%s", out)
+	}
+	out, _ = c.run("", "ps", "-a", "--format", "json", "app")
+	if !strings.Contains(out, `"Service":"app"`) || !strings.Contains(out, `"ExitCode":3`) || strings.Contains(out, `"Service":"other"`) {
+		t.Errorf("ps -a --format json app:\n%s", out)
+	}
+	if out, _ := c.run("n\n", "rm", "app"); !strings.Contains(out, "Are you sure?") || len(c.containers()) != 2 {
+		t.Errorf("rm answered no removed something (%d left):\n%s", len(c.containers()), out)
+	}
+	out, code = c.run("", "rm", "-f")
+	if code != 0 || strings.Count(out, "Removed") != 2 {
+		t.Errorf("rm -f: %d\n%s", code, out)
+	}
+	if left := c.containers(); len(left) != 0 {
+		t.Errorf("left: %v", left)
+	}
+	if after := c.hostState(); after != before {
+		t.Errorf("host changed:\n%s\n---\n%s", before, after)
+	}
+}

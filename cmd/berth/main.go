@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	// The container init hook. To start a container, libcontainer
@@ -39,7 +40,7 @@ type streams struct {
 // never a stack trace.
 func run(ctx context.Context, args []string, s streams, environ []string) int {
 	root := newRootCommand(s, environ)
-	root.SetArgs(args)
+	root.SetArgs(commandShorthands(args))
 	if err := root.ExecuteContext(ctx); err != nil {
 		var code exitCode
 		if errors.As(err, &code) {
@@ -49,4 +50,62 @@ func run(ctx context.Context, args []string, s streams, environ []string) int {
 		return 1
 	}
 	return 0
+}
+
+// localShorthands are the commands whose own flags use a letter of a
+// global flag: `rm -f` is --force as in docker compose, where global flags
+// only come before the command; berth also takes global flags after it,
+// so the letter is spelled out before the flags are parsed.
+var localShorthands = map[string]map[string]string{
+	"rm": {"f": "--force"},
+}
+
+// globalWithValue are the global flags that take the next argument.
+var globalWithValue = map[string]bool{
+	"-f": true, "--file": true, "-p": true, "--project-name": true, "--project-directory": true,
+	"--profile": true, "--env-file": true, "--ansi": true, "--progress": true, "--parallel": true,
+}
+
+// commandShorthands rewrites, after a command of localShorthands, its
+// letters (alone, "-f", or grouped, "-fs") into their long flags.
+func commandShorthands(args []string) []string {
+	out := make([]string, 0, len(args))
+	var local map[string]string
+	command := false // the command's name was seen
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !command {
+			out = append(out, a)
+			switch {
+			case globalWithValue[a] && i+1 < len(args):
+				i++
+				out = append(out, args[i])
+			case !strings.HasPrefix(a, "-"):
+				command, local = true, localShorthands[a]
+				if local == nil {
+					return append(out, args[i+1:]...)
+				}
+			}
+			continue
+		}
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) < 2 || a[0] != '-' || a[1] == '-' {
+			out = append(out, a)
+			continue
+		}
+		rest := ""
+		for _, r := range a[1:] {
+			if long, ok := local[string(r)]; ok {
+				out = append(out, long)
+			} else {
+				rest += string(r)
+			}
+		}
+		if rest != "" {
+			out = append(out, "-"+rest)
+		}
+	}
+	return out
 }

@@ -144,3 +144,20 @@ func TestConfigErrorWritesNothing(t *testing.T) {
 		t.Errorf("the failed command left files: %v", entries)
 	}
 }
+
+func TestCommandShorthands(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"rm -f", "rm --force"},
+		{"rm -fs web", "rm --force -s web"},
+		{"rm -sf", "rm --force -s"},
+		{"-f a.yaml rm -s", "-f a.yaml rm -s"},
+		{"config -f a.yaml", "config -f a.yaml"},
+		{"run --rm app rm -f x", "run --rm app rm -f x"},
+		{"rm -- -f", "rm -- -f"},
+	} {
+		got := strings.Join(commandShorthands(strings.Fields(tc.in)), " ")
+		if got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

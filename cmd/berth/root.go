@@ -87,6 +87,8 @@ func newRootCommand(s streams, environ []string) *cobra.Command {
 		newLoadCommand(g, s),
 		newSaveCommand(g, s),
 		newRunCommand(g, s),
+		newPsCommand(g, s),
+		newRmCommand(g, s),
 	)
 	return root
 }

@@ -93,6 +93,7 @@ type record struct {
 	Spec spec.Container `json:"spec"`
 	// Config is libcontainer's configuration, made once by Create.
 	Config    json.RawMessage `json:"libcontainer"`
+	Created   time.Time       `json:"created"`
 	Pid       int             `json:"pid,omitempty"`
 	PidStart  uint64          `json:"pidStart,omitempty"` // its start time, /proc/<pid>/stat field 22
 	StartedAt time.Time       `json:"startedAt,omitzero"`
@@ -168,7 +169,7 @@ func (r *Runtime) Create(ctx context.Context, c spec.Container) (_ *Container, r
 		return nil, err
 	}
 	ct := &Container{ID: c.ID, Spec: c, rt: r}
-	if err := ct.save(&record{Spec: c, Config: raw}); err != nil {
+	if err := ct.save(&record{Spec: c, Config: raw, Created: time.Now().UTC()}); err != nil {
 		return nil, err
 	}
 	return ct, nil

@@ -649,6 +649,7 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 type State struct {
 	Status    string // created, running, paused, exited
 	Pid       int
+	Created   time.Time
 	StartedAt time.Time
 	Exit      *Exit
 }
@@ -663,7 +664,7 @@ func (c *Container) State(ctx context.Context) (State, error) {
 	if err != nil {
 		return State{}, err
 	}
-	s := State{Pid: rec.Pid, StartedAt: rec.StartedAt, Exit: rec.Exit}
+	s := State{Pid: rec.Pid, Created: rec.Created, StartedAt: rec.StartedAt, Exit: rec.Exit}
 	switch {
 	case st == libcontainer.Running:
 		s.Status = "running"

@@ -1,0 +1,123 @@
+package compose
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/containerd/errdefs"
+
+	"github.com/berth-dev/berth/project"
+)
+
+// ContainerStatus is a container as `ps` shows it and `rm` picks it.
+type ContainerStatus struct {
+	ID, Name, Image string
+	Command         []string
+	Labels          map[string]string
+	Created         time.Time
+	StartedAt       time.Time
+	FinishedAt      time.Time
+	Status          string // created, running, paused, exited
+	ExitCode        int
+}
+
+// Service is the compose service the container belongs to.
+func (c ContainerStatus) Service() string { return c.Labels[ServiceLabel] }
+
+// ContainerStore is what `ps` and `rm` need of the runtime: every
+// container berth has, and removing one.
+type ContainerStore interface {
+	List(ctx context.Context) ([]ContainerStatus, error)
+	Remove(ctx context.Context, id string, stop bool) error
+}
+
+// PsOptions are `ps`'s.
+type PsOptions struct {
+	All      bool // stopped containers too
+	Services []string
+}
+
+// Ps lists the project's containers (one-off ones included, as docker
+// compose does), running ones only unless All, sorted by name.
+func Ps(ctx context.Context, lo project.Options, store ContainerStore, o PsOptions) ([]ContainerStatus, error) {
+	cs, err := projectContainers(ctx, lo, store, o.Services)
+	if err != nil {
+		return nil, err
+	}
+	if !o.All {
+		cs = slices.DeleteFunc(cs, func(c ContainerStatus) bool { return c.Status != "running" && c.Status != "paused" })
+	}
+	return cs, nil
+}
+
+// RmOptions are `rm`'s.
+type RmOptions struct {
+	Stop     bool // -s: stop running containers first
+	Services []string
+	// Confirm, when not nil, is asked before anything is removed, with
+	// the names; false removes nothing.
+	Confirm func(names []string) bool
+}
+
+// Rm removes the project's stopped containers (one-off ones included),
+// and with Stop its running ones too. It returns the names removed.
+func Rm(ctx context.Context, lo project.Options, store ContainerStore, o RmOptions) ([]string, error) {
+	cs, err := projectContainers(ctx, lo, store, o.Services)
+	if err != nil {
+		return nil, err
+	}
+	if !o.Stop {
+		cs = slices.DeleteFunc(cs, func(c ContainerStatus) bool { return c.Status == "running" || c.Status == "paused" })
+	}
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.Name)
+	}
+	if len(names) == 0 || o.Confirm != nil && !o.Confirm(names) {
+		return nil, nil
+	}
+	var removed []string
+	for _, c := range cs {
+		if err := store.Remove(ctx, c.ID, o.Stop); err != nil {
+			return removed, fmt.Errorf("removing %s: %w", c.Name, err)
+		}
+		removed = append(removed, c.Name)
+	}
+	return removed, nil
+}
+
+// projectContainers are the containers whose project label is the
+// project's, of the services named (all when none).
+func projectContainers(ctx context.Context, lo project.Options, store ContainerStore, services []string) ([]ContainerStatus, error) {
+	lo.NoEnvResolution = true
+	p, err := project.Load(ctx, lo)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range services {
+		if _, ok := p.Services[s]; !ok {
+			if _, ok := p.DisabledServices[s]; !ok {
+				return nil, &project.Error{Err: fmt.Errorf("%w: no such service: %s", errdefs.ErrNotFound, s), Hint: "run `berth config --services` to list the project's services"}
+			}
+		}
+	}
+	all, err := store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []ContainerStatus
+	for _, c := range all {
+		if c.Labels[ProjectLabel] != p.Name {
+			continue
+		}
+		if len(services) > 0 && !slices.Contains(services, c.Service()) {
+			continue
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b ContainerStatus) int { return cmp.Compare(a.Name, b.Name) })
+	return out, nil
+}
