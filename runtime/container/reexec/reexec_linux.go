@@ -22,7 +22,9 @@ import (
 )
 
 func init() {
-	if len(os.Args) > 1 && os.Args[1] == "init" {
+	// libcontainer passes its sync pipe in the environment: without it,
+	// `init` is a user's command line, not libcontainer's re-execution.
+	if len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv("_LIBCONTAINER_SYNCPIPE") != "" {
 		libcontainer.Init() // never returns
 	}
 }
