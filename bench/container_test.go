@@ -20,6 +20,7 @@ import (
 	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/image"
 	"github.com/berth-dev/berth/runtime/spec"
+	"github.com/berth-dev/berth/tests/hoststate"
 	"github.com/berth-dev/berth/tests/offline"
 )
 
@@ -60,10 +61,7 @@ func benchContainers(b *testing.B, n int, toExit bool) {
 	cgroup := "/" + filepath.Base(run)
 	b.Cleanup(func() {
 		os.RemoveAll(run)
-		dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", cgroup))
-		for _, d := range append(dirs, filepath.Join("/sys/fs/cgroup", cgroup)) {
-			os.Remove(d)
-		}
+		hoststate.RemoveCgroup(cgroup)
 	})
 	rt, err := container.New(container.Options{Root: filepath.Join(dir, "containers"), Run: run, CgroupParent: cgroup})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/tests/hoststate"
 	"github.com/berth-dev/berth/tests/offline"
 )
 
@@ -73,11 +74,7 @@ func newCLI(t *testing.T, composeYAML string) *cli {
 	}
 	c := &cli{t: t, bin: bin, dir: dir, root: filepath.Join(state, "root"), runDir: run, cgroup: filepath.Base(run)}
 	c.environ = append(os.Environ(), "BERTH_ROOT="+c.root, "BERTH_RUN="+c.runDir, "BERTH_CGROUP_PARENT=/"+c.cgroup)
-	t.Cleanup(func() {
-		for _, d := range cgroupDirs(c.cgroup) {
-			os.Remove(d)
-		}
-	})
+	t.Cleanup(func() { hoststate.RemoveCgroup(c.cgroup) })
 	archive, err := offline.Archive("busybox")
 	if err != nil {
 		t.Fatal(err)
@@ -204,31 +201,11 @@ services:
 // state and runtime directories, cgroups under its cgroup parent.
 func (c *cli) hostState() string {
 	c.t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	s, err := hoststate.Of(c.cgroup, c.root, c.runDir)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.Contains(l, c.root) || strings.Contains(l, c.runDir) {
-			out = append(out, l)
-		}
-	}
-	for _, parent := range cgroupDirs(c.cgroup) {
-		children, _ := os.ReadDir(parent)
-		for _, e := range children {
-			if e.IsDir() {
-				out = append(out, filepath.Join(parent, e.Name()))
-			}
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
-// cgroupDirs lists the directories of a cgroup in every hierarchy.
-func cgroupDirs(cgroup string) []string {
-	v1, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", cgroup))
-	return append(v1, filepath.Join("/sys/fs/cgroup", cgroup))
+	return s
 }
 
 // TestRunTerminal: on a terminal, berth run gives the container one of its

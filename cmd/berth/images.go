@@ -19,13 +19,18 @@ import (
 	"github.com/berth-dev/berth/runtime/image"
 )
 
-// imageStore opens the image store under BERTH_ROOT (default /var/lib/berth).
-func (g *globalOptions) imageStore() (*image.Store, error) {
-	root, ok := g.getenv("BERTH_ROOT")
-	if !ok || root == "" {
-		root = "/var/lib/berth"
+// berthRoot is BERTH_ROOT, where berth keeps its state: /var/lib/berth
+// unless set.
+func (g *globalOptions) berthRoot() string {
+	if root, ok := g.getenv("BERTH_ROOT"); ok && root != "" {
+		return root
 	}
-	return image.Open(filepath.Join(root, "images"))
+	return "/var/lib/berth"
+}
+
+// imageStore opens the image store under BERTH_ROOT.
+func (g *globalOptions) imageStore() (*image.Store, error) {
+	return image.Open(filepath.Join(g.berthRoot(), "images"))
 }
 
 func newPullCommand(g *globalOptions, s streams) *cobra.Command {

@@ -35,7 +35,7 @@ func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err == nil {
-		err = syncDir(filepath.Dir(path))
+		err = SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
@@ -51,7 +51,8 @@ func WriteBytes(path string, perm os.FileMode, b []byte) error {
 	})
 }
 
-func syncDir(dir string) error {
+// SyncDir makes the entries of dir (a rename into it) outlive a crash.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

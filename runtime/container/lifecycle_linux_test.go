@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/tests/hoststate"
 )
 
 // TestInitReapsZombies: with init: true, PID 1 is tini (not berth), and an
@@ -177,28 +179,14 @@ func TestNoLeaks(t *testing.T) {
 }
 
 // hostState lists what rt's containers put on the host: mounts under its
-// state directory and cgroups under its cgroup parent.
+// state directories and cgroups under its cgroup parent.
 func hostState(t *testing.T, rt *Runtime) string {
 	t.Helper()
-	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	s, err := hoststate.Of(rt.cgroupParent, rt.root, rt.run)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for _, l := range strings.Split(string(mounts), "\n") {
-		if strings.Contains(l, rt.root) || strings.Contains(l, rt.run) {
-			out = append(out, l)
-		}
-	}
-	for _, parent := range cgroupDirs(rt.cgroupParent) {
-		children, _ := os.ReadDir(parent)
-		for _, c := range children {
-			if c.IsDir() {
-				out = append(out, filepath.Join(parent, c.Name()))
-			}
-		}
-	}
-	return strings.Join(out, "\n")
+	return s
 }
 
 // TestStartAfterReboot: a reboot unmounts the root filesystem and empties

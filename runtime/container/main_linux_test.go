@@ -15,6 +15,7 @@ import (
 	_ "github.com/berth-dev/berth/runtime/container/reexec"
 	"github.com/berth-dev/berth/runtime/image"
 	"github.com/berth-dev/berth/runtime/spec"
+	"github.com/berth-dev/berth/tests/hoststate"
 	"github.com/berth-dev/berth/tests/offline"
 )
 
@@ -69,20 +70,8 @@ func newRuntime(t *testing.T) *Runtime {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { removeCgroupParent(parent) })
+	t.Cleanup(func() { hoststate.RemoveCgroup(parent) })
 	return rt
-}
-
-// cgroupDirs lists the directories of a cgroup in every hierarchy.
-func cgroupDirs(cgroup string) []string {
-	v1, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", cgroup))
-	return append(v1, filepath.Join("/sys/fs/cgroup", cgroup))
-}
-
-func removeCgroupParent(parent string) {
-	for _, d := range cgroupDirs(parent) {
-		os.Remove(d)
-	}
 }
 
 var testIDs sync.Map

@@ -195,18 +195,9 @@ var errDigestMismatch = errors.New("digest mismatch")
 func commit(tmp, dst string) error {
 	err := os.Rename(tmp, dst)
 	if err == nil || errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
-		return syncDir(filepath.Dir(dst))
+		return atomicfile.SyncDir(filepath.Dir(dst))
 	}
 	return fmt.Errorf("committing %s: %w", filepath.Base(dst), err)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 type hasher struct {

@@ -1,0 +1,52 @@
+// Package hoststate lists what berth's containers put on the host, for
+// tests that check it is all gone afterwards: mounts under some
+// directories and cgroups under a cgroup parent.
+package hoststate
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Of lists the mounts whose line in /proc/self/mountinfo names one of
+// dirs, and the cgroups under cgroupParent in every hierarchy.
+func Of(cgroupParent string, dirs ...string) (string, error) {
+	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	var out []string
+	for _, l := range strings.Split(string(mounts), "\n") {
+		for _, d := range dirs {
+			if strings.Contains(l, d) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	for _, parent := range CgroupDirs(cgroupParent) {
+		children, _ := os.ReadDir(parent)
+		for _, c := range children {
+			if c.IsDir() {
+				out = append(out, filepath.Join(parent, c.Name()))
+			}
+		}
+	}
+	return strings.Join(out, "\n"), nil
+}
+
+// CgroupDirs lists the directories of a cgroup in every hierarchy, v1 and
+// v2.
+func CgroupDirs(cgroup string) []string {
+	v1, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup/*", cgroup))
+	return append(v1, filepath.Join("/sys/fs/cgroup", cgroup))
+}
+
+// RemoveCgroup removes a cgroup (empty, as a test's parent is at the end)
+// from every hierarchy.
+func RemoveCgroup(cgroup string) {
+	for _, d := range CgroupDirs(cgroup) {
+		os.Remove(d)
+	}
+}
