@@ -82,6 +82,9 @@ func newCLI(t *testing.T, composeYAML string) *cli {
 	if out, code := c.run("", "load", "-i", archive); code != 0 {
 		t.Fatalf("berth load: %s", out)
 	}
+	// Also when the test fails: whatever containers are left go (stopped
+	// first), before their cgroup parent and directories.
+	t.Cleanup(func() { c.run("", "rm", "-f", "-s") })
 	return c
 }
 
