@@ -25,6 +25,7 @@ fuzz:
 	$(GO) test ./project -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./runtime/image -run '^$$' -fuzz '^FuzzExtract$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./runtime/logs -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./runtime/supervisor -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	for f in FuzzParsePasswd FuzzParseGroup FuzzHosts FuzzResolvConf; do \
 		$(GO) test ./runtime/rootfs -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done

@@ -16,6 +16,21 @@ import (
 // failure), is synced to disk, and renamed over path; the directory is
 // synced too, so that the rename outlives a crash.
 func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
+	return replace(path, perm, write, true)
+}
+
+// WriteBytesNoSync replaces path with b without waiting for the disk: a
+// crash of the program leaves the old content or the new one, a crash of
+// the host may leave the old one. For state that is rewritten often and
+// rebuilt when lost (a container's health).
+func WriteBytesNoSync(path string, perm os.FileMode, b []byte) error {
+	return replace(path, perm, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	}, false)
+}
+
+func replace(path string, perm os.FileMode, write func(io.Writer) error, sync bool) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
@@ -25,7 +40,7 @@ func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
 	if err == nil {
 		err = tmp.Chmod(perm)
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
@@ -34,7 +49,7 @@ func Write(path string, perm os.FileMode, write func(io.Writer) error) error {
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = SyncDir(filepath.Dir(path))
 	}
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/atomicfile"
+	"github.com/berth-dev/berth/internal/flock"
 )
 
 // Store is the image store under <root>: blobs by digest, layers unpacked by
@@ -93,7 +94,7 @@ func Open(root string) (*Store, error) {
 			continue
 		}
 		p := filepath.Join(root, "tmp", e.Name())
-		if unlock, ok := tryLock(p + ".lock"); ok {
+		if unlock, ok := flock.TryLock(p + ".lock"); ok {
 			os.RemoveAll(p)
 			os.Remove(p + ".lock")
 			unlock()
@@ -104,7 +105,7 @@ func Open(root string) (*Store, error) {
 		if name, ok := strings.CutSuffix(e.Name(), ".lock"); ok {
 			p := filepath.Join(root, "tmp", name)
 			if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
-				if unlock, ok := tryLock(p + ".lock"); ok {
+				if unlock, ok := flock.TryLock(p + ".lock"); ok {
 					os.Remove(p + ".lock")
 					unlock()
 				}
@@ -131,7 +132,7 @@ func (s *Store) tempDir() (string, func(), error) {
 	b := make([]byte, 8)
 	rand.Read(b)
 	p := filepath.Join(s.root, "tmp", hex.EncodeToString(b))
-	unlock, err := lockFile(context.Background(), p+".lock")
+	unlock, err := flock.Lock(context.Background(), p+".lock")
 	if err != nil {
 		return "", nil, err
 	}
@@ -248,7 +249,7 @@ func (s *Store) ensureLayer(ctx context.Context, diffID v1.Hash, fetch func(ctx 
 
 func (s *Store) fetchLayer(ctx context.Context, diffID v1.Hash, fetch func(ctx context.Context) error) error {
 	// Another berth process may be fetching the same layer.
-	unlock, err := lockFile(ctx, filepath.Join(s.root, "layers", diffID.Algorithm, "."+diffID.Hex+".lock"))
+	unlock, err := flock.Lock(ctx, filepath.Join(s.root, "layers", diffID.Algorithm, "."+diffID.Hex+".lock"))
 	if err != nil {
 		return err
 	}
@@ -405,7 +406,7 @@ func (s *Store) readIndex() (*index, error) {
 // updateIndex changes the index under the store's lock and writes it back
 // atomically.
 func (s *Store) updateIndex(ctx context.Context, change func(*index) error) error {
-	unlock, err := lockFile(ctx, filepath.Join(s.root, "index.lock"))
+	unlock, err := flock.Lock(ctx, filepath.Join(s.root, "index.lock"))
 	if err != nil {
 		return err
 	}
@@ -528,7 +529,7 @@ func (s *Store) Remove(ctx context.Context, refs ...string) (removed []string, e
 // Prune removes the blobs and unpacked layers that no image of the index
 // uses, and returns the bytes freed.
 func (s *Store) Prune(ctx context.Context) (int64, error) {
-	unlock, err := lockFile(ctx, filepath.Join(s.root, "index.lock"))
+	unlock, err := flock.Lock(ctx, filepath.Join(s.root, "index.lock"))
 	if err != nil {
 		return 0, err
 	}
@@ -619,40 +620,4 @@ func diskUsage(root string) int64 {
 		return nil
 	})
 	return total
-}
-
-// lockFile takes an exclusive flock on path, waiting for it (until ctx ends).
-func lockFile(ctx context.Context, path string) (func(), error) {
-	fd, err := unix.Open(path, unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("locking %s: %w", filepath.Base(path), err)
-	}
-	for {
-		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
-			return func() { unix.Close(fd) }, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			unix.Close(fd)
-			return nil, fmt.Errorf("locking %s: %w", filepath.Base(path), err)
-		}
-		select {
-		case <-ctx.Done():
-			unix.Close(fd)
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-func tryLock(path string) (func(), bool) {
-	fd, err := unix.Open(path, unix.O_CREAT|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, false
-	}
-	if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) != nil {
-		unix.Close(fd)
-		return nil, false
-	}
-	return func() { unix.Close(fd) }, true
 }

@@ -28,6 +28,18 @@ type Restarter struct {
 // NewRestarter returns the restarter of a policy.
 func NewRestarter(p spec.Restart) *Restarter { return &Restarter{policy: p} }
 
+// RestoreRestarter returns the restarter of a policy as a supervisor that
+// went away left it: its count, its last delay, a stop by the user.
+func RestoreRestarter(p spec.Restart, count int, delay time.Duration, stopped bool) *Restarter {
+	return &Restarter{policy: p, count: count, delay: delay, stopped: stopped}
+}
+
+// Delay is the last back-off delay; 0 before the first restart.
+func (r *Restarter) Delay() time.Duration { return r.delay }
+
+// IsStopped reports whether the user stopped the container.
+func (r *Restarter) IsStopped() bool { return r.stopped }
+
 // Exited decides, when the container's process exited with code after
 // running for ran, whether it starts again and after how long. A
 // container whose start failed (code 127/126, a port taken, ...) must not

@@ -1,0 +1,724 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/sys/signal"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/atomicfile"
+	"github.com/berth-dev/berth/internal/flock"
+	"github.com/berth-dev/berth/runtime/container"
+)
+
+// The labels that tie a container to its project (docker compose's).
+const (
+	projectLabel = "com.docker.compose.project"
+	serviceLabel = "com.docker.compose.service"
+	oneoffLabel  = "com.docker.compose.oneoff"
+)
+
+// Options configure a supervisor.
+type Options struct {
+	Runtime *container.Runtime
+	Project string
+	// Dir is the project's runtime directory (0700): the socket and the
+	// supervisor's lock.
+	Dir string
+	// StateFile is where the supervisor keeps State.
+	StateFile string
+	// Idle is how long the supervisor stays once nothing is left to watch
+	// and no one is connected; 0 means half a second.
+	Idle time.Duration
+	// Logf reports what goes wrong where no one asked (a restart that
+	// failed); nil discards it.
+	Logf func(format string, args ...any)
+}
+
+// SocketPath is the socket of the supervisor of the project whose
+// runtime directory is dir.
+func SocketPath(dir string) string { return filepath.Join(dir, "supervisor.sock") }
+
+// maxSocketPath is the room in sockaddr_un for a path and its NUL.
+const maxSocketPath = 107
+
+// server is one project's supervisor.
+type server struct {
+	o  Options
+	rt *container.Runtime
+
+	mu       sync.Mutex
+	watches  map[string]*watch
+	state    State
+	conns    int // connections being served
+	lastBusy time.Time
+	subs     map[chan Event]struct{}
+}
+
+// watch is a container the supervisor owns.
+type watch struct {
+	c   *container.Container
+	ops sync.Mutex // start, stop, remove: one at a time
+
+	// Under server.mu:
+	restarter *Restarter
+	health    *Health
+	running   bool        // a run is watched
+	timer     *time.Timer // a restart is pending
+	gone      bool        // removed
+}
+
+// Serve runs the supervisor of a project until ctx ends or nothing is left
+// to watch: it adopts the project's containers that run (or died while no
+// supervisor watched them), then serves the CLI's requests on its socket.
+// Containers outlive it. Only one supervisor serves a project: a second one
+// waits for the first to go.
+func Serve(ctx context.Context, o Options) error {
+	if o.Idle <= 0 {
+		o.Idle = 500 * time.Millisecond
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	sock := SocketPath(o.Dir)
+	if len(sock) > maxSocketPath {
+		return fmt.Errorf("the supervisor's socket path %s is longer than %d bytes: use a shorter BERTH_RUN", sock, maxSocketPath)
+	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	if err := os.Chmod(o.Dir, 0o700); err != nil {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	unlock, err := flock.Lock(lctx, filepath.Join(o.Dir, "supervisor.lock"))
+	cancel()
+	if err != nil {
+		return fmt.Errorf("supervisor of %s: another one is running: %w", o.Project, err)
+	}
+	defer unlock()
+	// Processes whose parent goes away inside the supervisor's tree (an
+	// exec whose starter died) come to it, not to the host's init.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("supervisor: becoming a subreaper: %w", err)
+	}
+	os.Remove(sock)
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	l.SetUnlinkOnClose(false)
+	defer os.Remove(sock)
+	defer l.Close()
+	if err := os.Chmod(sock, 0o600); err != nil {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+
+	st, err := ReadState(o.StateFile)
+	if err != nil {
+		return err
+	}
+	s := &server{o: o, rt: o.Runtime, watches: map[string]*watch{}, state: st, lastBusy: time.Now(), subs: map[chan Event]struct{}{}}
+	if err := s.adopt(ctx); err != nil {
+		return err
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			conn, err := l.AcceptUnix()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns++
+			s.mu.Unlock()
+			go func() {
+				s.serve(ctx, conn)
+				s.mu.Lock()
+				s.conns--
+				s.lastBusy = time.Now()
+				s.mu.Unlock()
+			}()
+		}
+	}()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-done:
+			return fmt.Errorf("supervisor: the socket closed")
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		if s.busy() {
+			s.lastBusy = time.Now()
+		} else if time.Since(s.lastBusy) >= o.Idle {
+			// Under the lock: no connection is accepted from now on
+			// that could find it gone.
+			l.Close()
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+	}
+}
+
+// busy reports whether anything needs the supervisor. s.mu is held.
+func (s *server) busy() bool {
+	if s.conns > 0 {
+		return true
+	}
+	for _, w := range s.watches {
+		if w.running || w.timer != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// adopt takes over the project's containers: the running ones are watched
+// again (their output goes on to the log); the ones that died while no
+// supervisor watched get their exit recorded as missed (255) and their
+// restart policy applied; a restart that was pending is made.
+func (s *server) adopt(ctx context.Context) error {
+	ids, err := s.rt.List(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		c, err := s.rt.Load(ctx, id)
+		if err != nil || c.Spec.Labels[projectLabel] != s.o.Project || c.Spec.Labels[oneoffLabel] == "True" {
+			continue
+		}
+		st, err := c.State(ctx)
+		if err != nil {
+			continue
+		}
+		w := s.newWatch(c)
+		s.watches[id] = w
+		switch {
+		case st.Status == "running" || st.Status == "paused" || st.Status == "exited" && st.Exit == nil:
+			if err := c.Reattach(ctx); err != nil {
+				s.o.Logf("adopting %s: %v", c.Spec.Name, err)
+				continue
+			}
+			w.running = true
+			go s.watchRun(w, st.StartedAt)
+		case s.state.Containers[id].Restarting && !w.restarter.IsStopped():
+			s.scheduleRestart(w, 0)
+		}
+	}
+	for id := range s.state.Containers {
+		if _, ok := s.watches[id]; !ok {
+			delete(s.state.Containers, id) // removed meanwhile
+		}
+	}
+	return s.persist(true)
+}
+
+// newWatch makes the watch of c from what the state says of it. s.mu is
+// held.
+func (s *server) newWatch(c *container.Container) *watch {
+	cs := s.state.Containers[c.ID]
+	w := &watch{c: c, restarter: RestoreRestarter(c.Spec.Restart, cs.RestartCount, cs.RestartDelay, cs.Stopped)}
+	if cs.Health != nil && c.Spec.Healthcheck != nil {
+		w.health = NewHealth(*c.Spec.Healthcheck, time.Time{})
+		w.health.Status, w.health.FailingStreak, w.health.Log = cs.Health.Status, cs.Health.FailingStreak, cs.Health.Log
+	}
+	return w
+}
+
+// watchOf is the watch of container id, made when the supervisor does not
+// own it yet. The container must be one of the project's.
+func (s *server) watchOf(ctx context.Context, id string) (*watch, error) {
+	s.mu.Lock()
+	w, ok := s.watches[id]
+	s.mu.Unlock()
+	if ok {
+		return w, nil
+	}
+	c, err := s.rt.Load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.Spec.Labels[projectLabel] != s.o.Project {
+		return nil, fmt.Errorf("container %s is not one of project %s's: %w", c.Spec.Name, s.o.Project, errdefs.ErrNotFound)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w, ok := s.watches[id]; ok {
+		return w, nil
+	}
+	w = s.newWatch(c)
+	s.watches[id] = w
+	return w, nil
+}
+
+// persist writes the state of every watched container; sync when what
+// changed must outlive a crash of the host (a stop by the user), not only
+// one of the supervisor. s.mu is held.
+func (s *server) persist(sync bool) error {
+	next := State{Containers: map[string]ContainerState{}}
+	for id, w := range s.watches {
+		if w.gone {
+			continue
+		}
+		cs := ContainerState{
+			RestartCount: w.restarter.Count(),
+			RestartDelay: w.restarter.Delay(),
+			Restarting:   w.timer != nil,
+			Stopped:      w.restarter.IsStopped(),
+		}
+		if w.health != nil {
+			cs.Health = &HealthState{Status: w.health.Status, FailingStreak: w.health.FailingStreak, Log: w.health.Log}
+		}
+		next.Containers[id] = cs
+	}
+	s.state = next
+	b, err := json.Marshal(next)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(s.o.StateFile), 0o700); err != nil {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	if sync {
+		return atomicfile.WriteBytes(s.o.StateFile, 0o600, b)
+	}
+	return atomicfile.WriteBytesNoSync(s.o.StateFile, 0o600, b)
+}
+
+// start starts w's container and watches the run. w.ops is held.
+func (s *server) start(ctx context.Context, w *watch, explicit bool) error {
+	s.mu.Lock()
+	if w.gone {
+		s.mu.Unlock()
+		return fmt.Errorf("container %s was removed: %w", w.c.Spec.Name, errdefs.ErrNotFound)
+	}
+	if explicit {
+		w.restarter.Started()
+		if w.timer != nil {
+			w.timer.Stop()
+			w.timer = nil
+		}
+	}
+	running := w.running
+	s.mu.Unlock()
+	if running {
+		return nil // docker start of a running container: nothing to do
+	}
+	if err := w.c.Start(ctx, container.StartOptions{}); err != nil {
+		return err
+	}
+	st, err := w.c.State(ctx)
+	started := st.StartedAt
+	if err != nil {
+		started = time.Now()
+	}
+	s.mu.Lock()
+	w.running = true
+	if hc := w.c.Spec.Healthcheck; hc != nil && probeArgs(hc.Test) != nil {
+		w.health = NewHealth(*hc, started)
+	}
+	err = s.persist(explicit)
+	s.mu.Unlock()
+	s.emit(w, "start", nil)
+	go s.watchRun(w, started)
+	return err
+}
+
+// watchRun watches one run of w's container: its health checks while it
+// runs, then its exit, and the restart its policy asks for.
+func (s *server) watchRun(w *watch, started time.Time) {
+	pctx, stopProbes := context.WithCancel(context.Background())
+	if hc := w.c.Spec.Healthcheck; hc != nil && probeArgs(hc.Test) != nil {
+		s.mu.Lock()
+		if w.health == nil {
+			w.health = NewHealth(*hc, started)
+		} else if w.health.started.IsZero() {
+			w.health.started = started // adopted
+		}
+		s.mu.Unlock()
+		go s.probe(pctx, w)
+	}
+	exit, err := w.c.Wait(context.Background())
+	stopProbes()
+	if err != nil {
+		s.o.Logf("waiting for %s: %v", w.c.Spec.Name, err)
+	}
+	attrs := map[string]string{"exitCode": fmt.Sprint(exit.Code)}
+	if exit.OOMKilled {
+		s.emit(w, "oom", nil)
+	}
+	s.emit(w, "die", attrs)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w.running = false
+	ran := exit.FinishedAt.Sub(started)
+	if exit.FinishedAt.IsZero() {
+		ran = time.Since(started)
+	}
+	if w.gone {
+		return
+	}
+	if again, delay := w.restarter.Exited(exit.Code, ran); again {
+		s.scheduleRestart(w, delay)
+	}
+	if err := s.persist(false); err != nil {
+		s.o.Logf("%v", err)
+	}
+}
+
+// scheduleRestart starts w's container again after delay. s.mu is held.
+func (s *server) scheduleRestart(w *watch, delay time.Duration) {
+	var t *time.Timer
+	t = time.AfterFunc(delay, func() {
+		w.ops.Lock()
+		defer w.ops.Unlock()
+		s.mu.Lock()
+		if w.timer != t || w.gone {
+			s.mu.Unlock()
+			return // a stop or a start came first
+		}
+		s.mu.Unlock()
+		err := s.start(context.Background(), w, false)
+		s.mu.Lock()
+		w.timer = nil
+		if err != nil {
+			// Not an exit: a start that fails (a port taken, a missing
+			// binary) is not retried, or it would loop.
+			s.o.Logf("restarting %s: %v", w.c.Spec.Name, err)
+		}
+		s.persist(false)
+		s.mu.Unlock()
+	})
+	w.timer = t
+}
+
+// probe runs w's health check until ctx ends (the run ended).
+func (s *server) probe(ctx context.Context, w *watch) {
+	args := probeArgs(w.c.Spec.Healthcheck.Test)
+	for {
+		s.mu.Lock()
+		next, timeout := w.health.Next(time.Now()), w.health.Timeout()
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(next):
+		}
+		r := s.runProbe(ctx, w, args, timeout)
+		if ctx.Err() != nil {
+			return // the container stopped under the probe
+		}
+		s.mu.Lock()
+		changed := w.health.Record(r)
+		status := w.health.Status
+		if err := s.persist(false); err != nil {
+			s.o.Logf("%v", err)
+		}
+		s.mu.Unlock()
+		if changed {
+			s.emit(w, "health_status: "+status, map[string]string{"healthStatus": status})
+		}
+	}
+}
+
+// runProbe runs one probe, killed past its timeout.
+func (s *server) runProbe(ctx context.Context, w *watch, args []string, timeout time.Duration) ProbeResult {
+	r := ProbeResult{Start: time.Now()}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out := &capped{max: maxProbeOutput}
+	code, err := w.c.Exec(pctx, container.ExecOptions{Args: args, Stdout: out, Stderr: out})
+	r.End = time.Now()
+	switch {
+	case errors.Is(pctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+		r.ExitCode, r.Output = -1, fmt.Sprintf("Health check exceeded timeout (%v)", timeout)
+	case err != nil:
+		r.ExitCode, r.Output = -1, err.Error()
+	default:
+		r.ExitCode, r.Output = code, out.String()
+	}
+	return r
+}
+
+// probeArgs is the command of a health check's test; nil for NONE.
+func probeArgs(test []string) []string {
+	if len(test) == 0 {
+		return nil
+	}
+	switch test[0] {
+	case "CMD":
+		return test[1:]
+	case "CMD-SHELL":
+		return []string{"/bin/sh", "-c", strings.Join(test[1:], " ")}
+	}
+	return nil
+}
+
+// capped keeps the first max bytes written to it.
+type capped struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if room := c.max - len(c.b); room > 0 {
+		c.b = append(c.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (c *capped) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return string(c.b)
+}
+
+// stop stops w's container as the user asked: its restart policy stays
+// off until it is started again.
+func (s *server) stop(ctx context.Context, w *watch, timeout *time.Duration) (container.Exit, error) {
+	s.mu.Lock()
+	w.restarter.Stopped()
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	err := s.persist(true)
+	s.mu.Unlock()
+	if err != nil {
+		return container.Exit{}, err
+	}
+	w.ops.Lock()
+	defer w.ops.Unlock()
+	st, err := w.c.State(ctx)
+	if err != nil {
+		return container.Exit{}, err
+	}
+	if st.Status != "running" && st.Status != "paused" {
+		if st.Exit != nil {
+			return *st.Exit, nil
+		}
+		return container.Exit{}, nil
+	}
+	s.emit(w, "kill", nil)
+	e, err := w.c.Stop(ctx, timeout)
+	if err == nil {
+		s.emit(w, "stop", nil)
+	}
+	return e, err
+}
+
+// kill signals w's container as the user asked.
+func (s *server) kill(ctx context.Context, w *watch, sigName string) error {
+	sig := unix.SIGKILL
+	if sigName != "" {
+		parsed, err := signal.ParseSignal(sigName)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)
+		}
+		sig = parsed
+	}
+	s.mu.Lock()
+	w.restarter.Stopped()
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	err := s.persist(true)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := w.c.Signal(ctx, sig); err != nil {
+		return err
+	}
+	s.emit(w, "kill", map[string]string{"signal": fmt.Sprint(int(sig))})
+	return nil
+}
+
+// remove stops and deletes w's container.
+func (s *server) remove(ctx context.Context, w *watch, timeout *time.Duration) error {
+	if _, err := s.stop(ctx, w, timeout); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	w.ops.Lock()
+	defer w.ops.Unlock()
+	if err := w.c.Delete(ctx, true); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	w.gone = true
+	delete(s.watches, w.c.ID)
+	err := s.persist(true)
+	s.mu.Unlock()
+	s.emit(w, "destroy", nil)
+	return err
+}
+
+// emit sends an event to every subscriber; a slow one misses events
+// rather than slowing the supervisor.
+func (s *server) emit(w *watch, action string, attrs map[string]string) {
+	e := Event{Time: time.Now().UTC(), Type: "container", Action: action, ID: w.c.ID, Service: w.c.Spec.Labels[serviceLabel],
+		Attributes: map[string]string{"name": w.c.Spec.Name, "image": w.c.Spec.Image}}
+	for k, v := range attrs {
+		e.Attributes[k] = v
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ch := range s.subs {
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+}
+
+// serve answers one connection.
+func (s *server) serve(ctx context.Context, conn *net.UnixConn) {
+	defer conn.Close()
+	if err := checkPeer(conn); err != nil {
+		writeMessage(conn, Response{Error: err.Error(), Kind: "permission-denied"})
+		return
+	}
+	r := bufio.NewReader(conn)
+	var req Request
+	if err := readMessage(r, &req); err != nil {
+		writeMessage(conn, Response{Error: err.Error(), Kind: "invalid-argument"})
+		return
+	}
+	if req.Op == OpEvents {
+		s.streamEvents(ctx, conn, r)
+		return
+	}
+	resp := s.handle(ctx, req)
+	writeMessage(conn, resp)
+}
+
+// handle carries out one request.
+func (s *server) handle(ctx context.Context, req Request) Response {
+	if req.Op == OpPing {
+		return Response{Pid: os.Getpid()}
+	}
+	switch req.Op {
+	case OpStart, OpStop, OpKill, OpRemove:
+	default:
+		return errResponse(fmt.Errorf("%w: unknown operation %q", errdefs.ErrInvalidArgument, req.Op))
+	}
+	w, err := s.watchOf(ctx, req.ID)
+	if err != nil {
+		return errResponse(err)
+	}
+	switch req.Op {
+	case OpStart:
+		w.ops.Lock()
+		err = s.start(ctx, w, true)
+		w.ops.Unlock()
+	case OpStop:
+		var e container.Exit
+		e, err = s.stop(ctx, w, req.Timeout.Std())
+		if err == nil {
+			return Response{ExitCode: e.Code}
+		}
+	case OpKill:
+		err = s.kill(ctx, w, req.Signal)
+	case OpRemove:
+		err = s.remove(ctx, w, req.Timeout.Std())
+	}
+	if err != nil {
+		return errResponse(err)
+	}
+	return Response{}
+}
+
+func errResponse(err error) Response {
+	r := Response{Error: err.Error()}
+	switch {
+	case errdefs.IsNotFound(err):
+		r.Kind = "not-found"
+	case errdefs.IsFailedPrecondition(err):
+		r.Kind = "failed-precondition"
+	case errdefs.IsInvalidArgument(err):
+		r.Kind = "invalid-argument"
+	}
+	return r
+}
+
+// streamEvents sends the project's events to conn until the peer hangs
+// up or the supervisor ends.
+func (s *server) streamEvents(ctx context.Context, conn *net.UnixConn, r *bufio.Reader) {
+	ch := make(chan Event, 256)
+	s.mu.Lock()
+	s.subs[ch] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.subs, ch)
+		s.mu.Unlock()
+	}()
+	if err := writeMessage(conn, Response{Pid: os.Getpid()}); err != nil {
+		return
+	}
+	gone := make(chan struct{})
+	go func() {
+		r.ReadByte() // returns when the peer hangs up
+		close(gone)
+	}()
+	for {
+		select {
+		case e := <-ch:
+			if writeMessage(conn, e) != nil {
+				return
+			}
+		case <-gone:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// checkPeer lets in root and the supervisor's own user only.
+func checkPeer(conn *net.UnixConn) error {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return cerr
+	}
+	if cred.Uid != 0 && int(cred.Uid) != os.Geteuid() {
+		return fmt.Errorf("uid %d may not talk to the supervisor: %w", cred.Uid, syscall.EPERM)
+	}
+	return nil
+}
