@@ -49,13 +49,13 @@ type Step struct {
 type StepKind string
 
 const (
-	Keep     StepKind = "keep"     // running and unchanged: nothing to do
-	Create   StepKind = "create"   // a replica that does not exist
-	Recreate StepKind = "recreate" // remove and create again
-	Start    StepKind = "start"    // exists, unchanged, not running
-	Restart  StepKind = "restart"  // stop and start: a dependency with restart: true is recreated
-	Remove   StepKind = "remove"   // a replica beyond the scale, or an orphan
-	Orphan   StepKind = "orphan"   // not the project's any more: warned about
+	StepKeep     StepKind = "keep"     // running and unchanged: nothing to do
+	StepCreate   StepKind = "create"   // a replica that does not exist
+	StepRecreate StepKind = "recreate" // remove and create again
+	StepStart    StepKind = "start"    // exists, unchanged, not running
+	StepRestart  StepKind = "restart"  // stop and start: a dependency with restart: true is recreated
+	StepRemove   StepKind = "remove"   // a replica beyond the scale, or an orphan
+	StepOrphan   StepKind = "orphan"   // not the project's any more: warned about
 )
 
 // Plan is what `up` will do: levels in dependency order (each level's
@@ -69,12 +69,12 @@ type Plan struct {
 func (p Plan) Changes() bool {
 	for _, l := range p.Levels {
 		for _, s := range l {
-			if s.Do != Keep {
+			if s.Do != StepKeep {
 				return true
 			}
 		}
 	}
-	return slices.ContainsFunc(p.Removes, func(s Step) bool { return s.Do == Remove })
+	return slices.ContainsFunc(p.Removes, func(s Step) bool { return s.Do == StepRemove })
 }
 
 // String prints the plan one step a line, levels separated, as the tests
@@ -197,29 +197,29 @@ func PlanUp(p *types.Project, observed []Observed, hashes map[string]string, o U
 				c, ok := have[n]
 				switch {
 				case !ok:
-					s.Do, s.Why = Create, "no container"
+					s.Do, s.Why = StepCreate, "no container"
 				case o.NoRecreate:
 					s.Do, s.Why = keepOrStart(c, "--no-recreate")
 				case force:
-					s.Do, s.Why = Recreate, cmp.Or(why, forceWhy(o, selected[name]))
+					s.Do, s.Why = StepRecreate, cmp.Or(why, forceWhy(o, selected[name]))
 				case c.ConfigHash != hashes[name]:
-					s.Do, s.Why = Recreate, "configuration changed"
+					s.Do, s.Why = StepRecreate, "configuration changed"
 				case restart != "" && c.State == "running":
-					s.Do, s.Why = Restart, restart
+					s.Do, s.Why = StepRestart, restart
 				default:
 					s.Do, s.Why = keepOrStart(c, "unchanged")
 				}
 				if ok {
 					s.Name = c.Name
 				}
-				if s.Do == Recreate {
+				if s.Do == StepRecreate {
 					recreated[name] = true
 				}
 				steps = append(steps, s)
 			}
 			for _, c := range existing {
 				if c.Number > scale {
-					plan.Removes = append(plan.Removes, Step{Do: Remove, Service: name, Number: c.Number, Name: c.Name, Why: fmt.Sprintf("scale is %d", scale)})
+					plan.Removes = append(plan.Removes, Step{Do: StepRemove, Service: name, Number: c.Number, Name: c.Name, Why: fmt.Sprintf("scale is %d", scale)})
 				}
 			}
 		}
@@ -233,14 +233,14 @@ func PlanUp(p *types.Project, observed []Observed, hashes map[string]string, o U
 			continue
 		}
 		for _, c := range byService[name] {
-			s := Step{Do: Orphan, Service: name, Number: c.Number, Name: c.Name, Why: "service " + name + " is not in the project"}
+			s := Step{Do: StepOrphan, Service: name, Number: c.Number, Name: c.Name, Why: "service " + name + " is not in the project"}
 			if _, disabled := p.DisabledServices[name]; disabled {
 				// A service of an inactive profile is not an orphan for
 				// docker compose: its containers are left alone.
 				continue
 			}
 			if o.RemoveOrphans {
-				s.Do = Remove
+				s.Do = StepRemove
 			}
 			plan.Removes = append(plan.Removes, s)
 		}
@@ -250,9 +250,9 @@ func PlanUp(p *types.Project, observed []Observed, hashes map[string]string, o U
 
 func keepOrStart(c Observed, why string) (StepKind, string) {
 	if c.State == "running" {
-		return Keep, "running, " + why
+		return StepKeep, "running, " + why
 	}
-	return Start, c.State + ", " + why
+	return StepStart, c.State + ", " + why
 }
 
 func forceWhy(o UpOptions, selected bool) string {

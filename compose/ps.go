@@ -22,6 +22,13 @@ type ContainerStatus struct {
 	FinishedAt      time.Time
 	Status          string // created, running, paused, exited
 	ExitCode        int
+	// Health is the health check's verdict: starting, healthy,
+	// unhealthy; empty without a health check.
+	Health string
+	// RestartCount is how many times the restart policy started it;
+	// Restarting is set while it waits to start again.
+	RestartCount int
+	Restarting   bool
 }
 
 // Service is the compose service the container belongs to.

@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"syscall"
-	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/containerd/errdefs"
@@ -105,31 +104,12 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 			Err:  fmt.Errorf("%w: berth run does not start a service's dependencies yet", errdefs.ErrNotImplemented),
 			Hint: "pass --no-deps to run the service alone"}
 	}
-	if svc.Image == "" {
-		return 0, &project.Error{Service: o.Service, Key: "image", Err: fmt.Errorf("%w: the service has no image and berth does not build images", errdefs.ErrNotImplemented)}
-	}
-	// "missing" as a flag defers to the service's pull_policy (missing by
-	// default); "always" overrides it; "never" is the service's never.
-	pull := PullOptions{Policy: o.PullPolicy, Events: func(e PullEvent) {
-		// docker compose run says nothing of an image it has.
-		if e.Status != PullSkipped && o.PullEvents != nil {
-			o.PullEvents(e)
-		}
-	}}
-	switch o.PullPolicy {
-	case "":
-		pull.Policy = "missing"
-	case "never":
-		pull.Policy = "missing"
-		svc.PullPolicy = types.PullPolicyNever
-		p.Services[o.Service] = svc
-	}
-	if err := pullServices(ctx, p, []string{o.Service}, images, pull, time.Now()); err != nil {
+	if err := ensureImages(ctx, p, []string{o.Service}, images, o.PullPolicy, o.PullEvents); err != nil {
 		return 0, err
 	}
-	img, err := images.Get(ctx, svc.Image)
+	img, err := serviceImage(ctx, images, p.Services[o.Service])
 	if err != nil {
-		return 0, &project.Error{Service: o.Service, Key: "image", Err: err, Hint: "load it with `berth load -i FILE` or pull it with `berth pull`"}
+		return 0, err
 	}
 
 	c, err := runSpec(p, svc, img, environ, o)

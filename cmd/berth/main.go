@@ -57,7 +57,8 @@ func run(ctx context.Context, args []string, s streams, environ []string) int {
 // only come before the command; berth also takes global flags after it,
 // so the letter is spelled out before the flags are parsed.
 var localShorthands = map[string]map[string]string{
-	"rm": {"f": "--force"},
+	"rm":   {"f": "--force"},
+	"logs": {"f": "--follow"},
 }
 
 // globalWithValue are the global flags that take the next argument.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/compose"
 	"github.com/berth-dev/berth/runtime/container"
+	"github.com/berth-dev/berth/runtime/supervisor"
 )
 
 func newPsCommand(g *globalOptions, s streams) *cobra.Command {
@@ -28,12 +29,12 @@ func newPsCommand(g *globalOptions, s streams) *cobra.Command {
 			if format != "table" && format != "json" {
 				return fmt.Errorf("invalid --format %q: use table or json", format)
 			}
-			rt, err := g.containerRuntime()
+			eng, err := g.engine()
 			if err != nil {
 				return err
 			}
 			o.Services = args
-			cs, err := compose.Ps(cmd.Context(), g.projectOptions(), containerStore{rt}, o)
+			cs, err := compose.Ps(cmd.Context(), g.projectOptions(), eng, o)
 			if err != nil {
 				return err
 			}
@@ -123,7 +124,7 @@ func newRmCommand(g *globalOptions, s streams) *cobra.Command {
 		Use:   "rm [OPTIONS] [SERVICE...]",
 		Short: "Removes stopped service containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, err := g.containerRuntime()
+			eng, err := g.engine()
 			if err != nil {
 				return err
 			}
@@ -135,7 +136,7 @@ func newRmCommand(g *globalOptions, s streams) *cobra.Command {
 					return strings.EqualFold(strings.TrimSpace(line), "y")
 				}
 			}
-			removed, err := compose.Rm(cmd.Context(), g.projectOptions(), containerStore{rt}, o)
+			removed, err := compose.Rm(cmd.Context(), g.projectOptions(), eng, o)
 			for _, name := range removed {
 				fmt.Fprintf(s.err, " Container %s  Removed\n", name)
 			}
@@ -152,14 +153,19 @@ func newRmCommand(g *globalOptions, s streams) *cobra.Command {
 	return cmd
 }
 
-// containerStore gives compose the runtime's containers.
-type containerStore struct{ rt *container.Runtime }
+// containerStore gives compose the runtime's containers, with what their
+// supervisors know of them (health, restarts).
+type containerStore struct {
+	rt   *container.Runtime
+	root string // BERTH_ROOT
+}
 
 func (c containerStore) List(ctx context.Context) ([]compose.ContainerStatus, error) {
 	ids, err := c.rt.List(ctx)
 	if err != nil {
 		return nil, err
 	}
+	states := map[string]supervisor.State{}
 	var out []compose.ContainerStatus
 	for _, id := range ids {
 		ct, err := c.rt.Load(ctx, id)
@@ -176,6 +182,19 @@ func (c containerStore) List(ctx context.Context) ([]compose.ContainerStatus, er
 		}
 		if st.Exit != nil {
 			cs.ExitCode, cs.FinishedAt = st.Exit.Code, st.Exit.FinishedAt
+		}
+		if p := cs.Project(); p != "" && c.root != "" {
+			sv, ok := states[p]
+			if !ok {
+				sv, _ = supervisor.ReadState(supervisorState(c.root, p))
+				states[p] = sv
+			}
+			if s, ok := sv.Containers[ct.ID]; ok {
+				cs.RestartCount, cs.Restarting = s.RestartCount, s.Restarting
+				if s.Health != nil && cs.Running() {
+					cs.Health = s.Health.Status
+				}
+			}
 		}
 		out = append(out, cs)
 	}

@@ -89,7 +89,19 @@ func newRootCommand(s streams, environ []string) *cobra.Command {
 		newRunCommand(g, s),
 		newPsCommand(g, s),
 		newRmCommand(g, s),
+		newUpCommand(g, s),
+		newDownCommand(g, s),
+		newCreateCommand(g, s),
+		newLogsCommand(g, s),
+		newExecCommand(g, s),
+		newTopCommand(g, s),
+		newWaitCommand(g, s),
+		newEventsCommand(g, s),
+		newLsCommand(g, s),
+		newStatsCommand(g, s),
+		newSuperviseCommand(g, s),
 	)
+	root.AddCommand(newLifecycleCommands(g, s)...)
 	return root
 }
 

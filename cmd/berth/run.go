@@ -28,12 +28,8 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 // BERTH_ROOT/containers, runtime files under BERTH_RUN (default /run/berth),
 // cgroups under BERTH_CGROUP_PARENT (default /berth).
 func (g *globalOptions) containerRuntime() (*container.Runtime, error) {
-	run, ok := g.getenv("BERTH_RUN")
-	if !ok || run == "" {
-		run = "/run/berth"
-	}
 	parent, _ := g.getenv("BERTH_CGROUP_PARENT")
-	return container.New(container.Options{Root: filepath.Join(g.berthRoot(), "containers"), Run: run, CgroupParent: parent})
+	return container.New(container.Options{Root: filepath.Join(g.berthRoot(), "containers"), Run: g.runDir(), CgroupParent: parent})
 }
 
 func (g *globalOptions) environMap() map[string]string {

@@ -16,9 +16,11 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/signal"
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/runtime/logs"
+	"github.com/berth-dev/berth/runtime/spec"
 )
 
 // StartOptions attach the caller to the container's main process. They
@@ -732,9 +734,19 @@ type ExecOptions struct {
 	User       string   // the container's when empty
 	WorkingDir string   // the container's when empty
 	TTY        bool
+	// Privileged gives the process every capability berth may pass on
+	// (exec --privileged).
+	Privileged bool
 	Stdin      io.Reader
 	Stdout     io.Writer
 	Stderr     io.Writer
+	// Detach returns once the process started (exec -d): its output is
+	// dropped, its exit not waited for.
+	Detach bool
+	// ConsoleWidth and ConsoleHeight size a TTY; Resize, when not nil,
+	// carries the new sizes of the user's terminal.
+	ConsoleWidth, ConsoleHeight uint16
+	Resize                      <-chan [2]uint16
 }
 
 // Exec runs a process in the running container and returns its exit code.
@@ -752,8 +764,16 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", c.Spec.Name, err)
 	}
+	if o.Privileged {
+		caps, err := capabilities(&spec.Container{Privileged: true})
+		if err != nil {
+			return -1, fmt.Errorf("exec in %s: %w", c.Spec.Name, err)
+		}
+		proc.Capabilities = &configs.Capabilities{Bounding: caps, Effective: caps, Permitted: caps}
+	}
 	var console *os.File
-	if o.TTY {
+	if o.TTY && !o.Detach {
+		proc.ConsoleWidth, proc.ConsoleHeight = o.ConsoleWidth, o.ConsoleHeight
 		parent, child, err := socketPair()
 		if err != nil {
 			return -1, err
@@ -761,7 +781,7 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (int, error) {
 		defer parent.Close()
 		defer child.Close()
 		proc.ConsoleSocket, console = child, parent
-	} else {
+	} else if !o.Detach {
 		proc.Stdin, proc.Stdout, proc.Stderr = o.Stdin, o.Stdout, o.Stderr
 	}
 	lc, err := c.running()
@@ -770,6 +790,12 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (int, error) {
 	}
 	if err := lc.Run(proc); err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", c.Spec.Name, err)
+	}
+	if o.Detach {
+		// Reaped by this process while it lives, else by the host's
+		// init (or a subreaper).
+		go proc.Wait()
+		return 0, nil
 	}
 	var copies sync.WaitGroup
 	if console != nil {
@@ -782,6 +808,20 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (int, error) {
 		defer master.Close()
 		if o.Stdin != nil {
 			go io.Copy(master, o.Stdin)
+		}
+		if o.Resize != nil {
+			done := make(chan struct{})
+			defer close(done)
+			go func() {
+				for {
+					select {
+					case sz := <-o.Resize:
+						unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Col: sz[0], Row: sz[1]})
+					case <-done:
+						return
+					}
+				}
+			}()
 		}
 		copies.Add(1)
 		go func() {

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/compose"
+	"github.com/berth-dev/berth/internal/flock"
+	"github.com/berth-dev/berth/runtime/container"
+	"github.com/berth-dev/berth/runtime/logs"
+	"github.com/berth-dev/berth/runtime/spec"
+	"github.com/berth-dev/berth/runtime/supervisor"
+)
+
+// engine gives the compose verbs the runtime and the projects'
+// supervisors: containers are created and read here, started, stopped
+// and removed by the supervisor of their project, which owns them.
+type engine struct {
+	containerStore
+	g   *globalOptions
+	run string // BERTH_RUN
+
+	mu      sync.Mutex
+	clients map[string]*supervisor.Client
+}
+
+// runDir is BERTH_RUN, default /run/berth.
+func (g *globalOptions) runDir() string {
+	if run, ok := g.getenv("BERTH_RUN"); ok && run != "" {
+		return run
+	}
+	return "/run/berth"
+}
+
+func (g *globalOptions) engine() (*engine, error) {
+	rt, err := g.containerRuntime()
+	if err != nil {
+		return nil, err
+	}
+	return &engine{containerStore: containerStore{rt: rt, root: g.berthRoot()}, g: g, run: g.runDir(), clients: map[string]*supervisor.Client{}}, nil
+}
+
+// projectRunDir holds a project's lock and its supervisor's socket.
+func projectRunDir(run, project string) string { return filepath.Join(run, "projects", project) }
+
+// supervisorState is where a project's supervisor keeps what it knows.
+func supervisorState(root, project string) string {
+	return filepath.Join(root, "projects", project, "supervisor.json")
+}
+
+func (e *engine) client(project string) *supervisor.Client {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c, ok := e.clients[project]; ok {
+		return c
+	}
+	dir := projectRunDir(e.run, project)
+	c := supervisor.NewClient(dir, func() error { return e.spawn(project, dir) })
+	e.clients[project] = c
+	return c
+}
+
+// spawn starts the supervisor of a project: this binary, detached in a
+// session of its own (a Ctrl-C at the terminal does not reach it), its
+// output appended to a log beside its socket.
+func (e *engine) spawn(project, dir string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	log, err := os.OpenFile(filepath.Join(dir, "supervisor.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	cmd := exec.Command(exe, "supervise", "--project-name", project)
+	cmd.Env = e.g.environ
+	cmd.Dir = "/"
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go cmd.Wait() // reaped if it leaves while this command runs
+	return nil
+}
+
+func (e *engine) Lock(ctx context.Context, project string) (func(), error) {
+	dir := projectRunDir(e.run, project)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return flock.Lock(ctx, filepath.Join(dir, "lock"))
+}
+
+func (e *engine) Create(ctx context.Context, c spec.Container) error {
+	_, err := e.rt.Create(ctx, c)
+	return err
+}
+
+func (e *engine) Start(ctx context.Context, project, id string) error {
+	return e.client(project).Start(ctx, id)
+}
+
+func (e *engine) Stop(ctx context.Context, project, id string, timeout *time.Duration) error {
+	_, err := e.client(project).Stop(ctx, id, timeout)
+	return err
+}
+
+func (e *engine) Kill(ctx context.Context, project, id, signal string) error {
+	return e.client(project).Kill(ctx, id, signal)
+}
+
+func (e *engine) Delete(ctx context.Context, project, id string, timeout *time.Duration) error {
+	return e.client(project).Remove(ctx, id, timeout)
+}
+
+// Remove is `rm`'s: through the container's supervisor.
+func (e *engine) Remove(ctx context.Context, id string, stop bool) error {
+	c, err := e.rt.Load(ctx, id)
+	if err != nil {
+		return err
+	}
+	return e.Delete(ctx, c.Spec.Labels[compose.ProjectLabel], id, nil)
+}
+
+func (e *engine) Pause(ctx context.Context, id string) error {
+	c, err := e.rt.Load(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.Pause(ctx)
+}
+
+func (e *engine) Unpause(ctx context.Context, id string) error {
+	c, err := e.rt.Load(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.Resume(ctx)
+}
+
+func (e *engine) Logs(ctx context.Context, id string, o logs.ReadOptions, fn func(logs.Record) error) error {
+	c, err := e.rt.Load(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.Logs(ctx, o, fn)
+}
+
+func (e *engine) Exec(ctx context.Context, id string, o compose.ExecOptions) (int, error) {
+	c, err := e.rt.Load(ctx, id)
+	if err != nil {
+		return -1, err
+	}
+	return c.Exec(ctx, container.ExecOptions{
+		Args: o.Args, Env: o.Env, User: o.User, WorkingDir: o.WorkingDir, TTY: o.TTY, Privileged: o.Privileged,
+		Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Detach: o.Detach,
+		ConsoleWidth: o.ConsoleWidth, ConsoleHeight: o.ConsoleHeight, Resize: o.Resize,
+	})
+}
+
+func (e *engine) Top(ctx context.Context, id string) ([][]string, error) {
+	c, err := e.rt.Load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return c.Top(ctx)
+}
+
+func (e *engine) Stats(ctx context.Context, id string) (compose.Stats, error) {
+	c, err := e.rt.Load(ctx, id)
+	if err != nil {
+		return compose.Stats{}, err
+	}
+	s, err := c.Stats(ctx)
+	return compose.Stats(s), err
+}
+
+// newSuperviseCommand is the hidden command the CLI starts a project's
+// supervisor with.
+func newSuperviseCommand(g *globalOptions, s streams) *cobra.Command {
+	return &cobra.Command{
+		Use:    "supervise",
+		Short:  "Run a project's supervisor (started by berth itself)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if g.name == "" {
+				return fmt.Errorf("supervise needs --project-name")
+			}
+			rt, err := g.containerRuntime()
+			if err != nil {
+				return err
+			}
+			logf := func(format string, args ...any) {
+				fmt.Fprintf(s.err, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
+			}
+			return supervisor.Serve(cmd.Context(), supervisor.Options{
+				Runtime: rt, Project: g.name, Dir: projectRunDir(g.runDir(), g.name),
+				StateFile: supervisorState(g.berthRoot(), g.name), Logf: logf,
+			})
+		},
+	}
+}

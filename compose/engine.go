@@ -1,0 +1,86 @@
+package compose
+
+import (
+	"context"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/berth-dev/berth/runtime/logs"
+	"github.com/berth-dev/berth/runtime/spec"
+)
+
+// Engine is what the lifecycle verbs (up, down, start, stop, ...) need of
+// the runtime and of the project's supervisor. Containers are named by
+// project and id: the project says which supervisor owns them.
+type Engine interface {
+	ContainerStore
+	// Lock serialises the commands that change a project: two `up` of
+	// one project never interleave. It waits until ctx ends.
+	Lock(ctx context.Context, project string) (unlock func(), err error)
+	Create(ctx context.Context, c spec.Container) error
+	// Start starts a created or exited container; the project's
+	// supervisor then owns it (restart policy, health check, log).
+	Start(ctx context.Context, project, id string) error
+	// Stop stops a container: its stop signal, then SIGKILL after
+	// timeout (its stop_grace_period when nil). Its restart policy
+	// stays off until it is started again.
+	Stop(ctx context.Context, project, id string, timeout *time.Duration) error
+	// Kill sends a container a signal (SIGKILL when empty).
+	Kill(ctx context.Context, project, id, signal string) error
+	// Delete stops a container (as Stop) and removes it.
+	Delete(ctx context.Context, project, id string, timeout *time.Duration) error
+	Pause(ctx context.Context, id string) error
+	Unpause(ctx context.Context, id string) error
+	// Logs calls fn with a container's logged lines.
+	Logs(ctx context.Context, id string, o logs.ReadOptions, fn func(logs.Record) error) error
+	// Exec runs a process in a running container.
+	Exec(ctx context.Context, id string, o ExecOptions) (int, error)
+	// Top lists a container's processes: a header, then one row each.
+	Top(ctx context.Context, id string) ([][]string, error)
+	// Stats reads a container's resource use.
+	Stats(ctx context.Context, id string) (Stats, error)
+}
+
+// ExecOptions describe a process `exec` runs in a container.
+type ExecOptions struct {
+	Args       []string
+	Env        []string
+	User       string
+	WorkingDir string
+	TTY        bool
+	Privileged bool
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
+	// Detach starts the process and returns at once (exec -d).
+	Detach bool
+	// ConsoleWidth and ConsoleHeight size a TTY; Resize carries the new
+	// sizes of the user's terminal.
+	ConsoleWidth, ConsoleHeight uint16
+	Resize                      <-chan [2]uint16
+}
+
+// Stats is a container's resource use.
+type Stats struct {
+	CPUNanos    uint64
+	MemoryBytes uint64
+	MemoryLimit uint64
+	Pids        uint64
+}
+
+// Number is the container's replica number (its container-number label).
+func (c ContainerStatus) Number() int {
+	n, _ := strconv.Atoi(c.Labels[ContainerNumberLabel])
+	return n
+}
+
+// Project is the container's project (its project label).
+func (c ContainerStatus) Project() string { return c.Labels[ProjectLabel] }
+
+// OneOff reports whether `run` made the container.
+func (c ContainerStatus) OneOff() bool { return c.Labels[OneoffLabel] == "True" }
+
+// Running reports whether the container's process is there (running or
+// paused).
+func (c ContainerStatus) Running() bool { return c.Status == "running" || c.Status == "paused" }

@@ -1,0 +1,308 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/containerd/errdefs"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-dev/berth/project"
+)
+
+// DownOptions are `down`'s.
+type DownOptions struct {
+	RemoveOrphans bool
+	Timeout       *time.Duration // -t
+	// RemoveImages is --rmi: "local" (images without a custom tag, which
+	// berth never makes: it does not build) or "all" (every service's).
+	RemoveImages string
+	Progress     func(Progress)
+	Warn         func(string)
+}
+
+// ImageRemover removes images by reference (`down --rmi`).
+type ImageRemover interface {
+	Remove(ctx context.Context, refs ...string) ([]string, error)
+}
+
+// Down stops and removes the project's containers (one-off ones too),
+// dependants before their dependencies; the containers of services the
+// project no longer has only with RemoveOrphans.
+func Down(ctx context.Context, lo project.Options, eng Engine, images ImageRemover, o DownOptions) error {
+	lo.NoEnvResolution = true
+	p, err := project.Load(ctx, lo)
+	if err != nil {
+		return err
+	}
+	o.Progress, o.Warn = orNoProgress(o.Progress), orNoWarn(o.Warn)
+	switch o.RemoveImages {
+	case "", "local", "all":
+	default:
+		return fmt.Errorf("%w: --rmi %q: use local or all", errdefs.ErrInvalidArgument, o.RemoveImages)
+	}
+	unlock, err := eng.Lock(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cs, err := projectList(ctx, eng, p.Name)
+	if err != nil {
+		return err
+	}
+	var orphans []string
+	cs = slices.DeleteFunc(cs, func(c ContainerStatus) bool {
+		if _, ok := p.Services[c.Service()]; ok {
+			return false
+		}
+		if _, ok := p.DisabledServices[c.Service()]; ok {
+			return false // a service of an inactive profile goes too
+		}
+		if !o.RemoveOrphans && !c.OneOff() {
+			orphans = append(orphans, c.Name)
+			return true
+		}
+		return false
+	})
+	if len(orphans) > 0 {
+		o.Warn(fmt.Sprintf("Found orphan containers (%s) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", strings.Join(orphans, ", ")))
+	}
+	err = inReverseOrder(ctx, p, cs, func(ctx context.Context, c ContainerStatus) error {
+		name := "Container " + c.Name
+		if c.Running() || c.Restarting {
+			o.Progress(Progress{Resource: name, Status: StatusStopping})
+			if err := eng.Stop(ctx, p.Name, c.ID, o.Timeout); err != nil {
+				o.Progress(Progress{Resource: name, Status: StatusError, Err: err})
+				return err
+			}
+			o.Progress(Progress{Resource: name, Status: StatusStopped})
+		}
+		o.Progress(Progress{Resource: name, Status: StatusRemoving})
+		if err := eng.Delete(ctx, p.Name, c.ID, o.Timeout); err != nil {
+			o.Progress(Progress{Resource: name, Status: StatusError, Err: err})
+			return err
+		}
+		o.Progress(Progress{Resource: name, Status: StatusRemoved})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if o.RemoveImages == "all" && images != nil {
+		var refs []string
+		for _, s := range p.Services {
+			if s.Image != "" && !slices.Contains(refs, s.Image) {
+				refs = append(refs, s.Image)
+			}
+		}
+		slices.Sort(refs)
+		for _, ref := range refs {
+			if _, err := images.Remove(ctx, ref); err != nil {
+				if errdefs.IsNotFound(err) {
+					continue
+				}
+				o.Progress(Progress{Resource: "Image " + ref, Status: StatusError, Err: err})
+				return err
+			}
+			o.Progress(Progress{Resource: "Image " + ref, Status: StatusRemoved})
+		}
+	}
+	return nil
+}
+
+// inReverseOrder calls fn for each container, the containers of a
+// service only once those of every service that depends on it are done,
+// the containers of one service at once. Containers of services the
+// project does not know (orphans) go first.
+func inReverseOrder(ctx context.Context, p *types.Project, cs []ContainerStatus, fn func(context.Context, ContainerStatus) error) error {
+	return walkContainers(ctx, p, cs, true, fn)
+}
+
+// inOrder is inReverseOrder with dependencies first.
+func inOrder(ctx context.Context, p *types.Project, cs []ContainerStatus, fn func(context.Context, ContainerStatus) error) error {
+	return walkContainers(ctx, p, cs, false, fn)
+}
+
+func walkContainers(ctx context.Context, p *types.Project, cs []ContainerStatus, reverse bool, fn func(context.Context, ContainerStatus) error) error {
+	g, err := project.NewGraph(p)
+	if err != nil {
+		return err
+	}
+	byService := map[string][]ContainerStatus{}
+	var unknown []ContainerStatus
+	for _, c := range cs {
+		if _, ok := p.Services[c.Service()]; ok {
+			byService[c.Service()] = append(byService[c.Service()], c)
+		} else {
+			unknown = append(unknown, c)
+		}
+	}
+	all := func(ctx context.Context, cs []ContainerStatus) error {
+		eg, ctx := errgroup.WithContext(ctx)
+		for _, c := range cs {
+			eg.Go(func() error { return fn(ctx, c) })
+		}
+		return eg.Wait()
+	}
+	if reverse {
+		if err := all(ctx, unknown); err != nil {
+			return err
+		}
+	}
+	err = g.Walk(ctx, project.WalkOptions{Reverse: reverse}, func(ctx context.Context, service string) error {
+		return all(ctx, byService[service])
+	})
+	if err != nil || reverse {
+		return err
+	}
+	return all(ctx, unknown)
+}
+
+// SelectContainers loads the project and returns its containers of the
+// services named (all when none; one-off ones left out), checking the
+// names.
+func SelectContainers(ctx context.Context, lo project.Options, eng Engine, services []string) (*types.Project, []ContainerStatus, error) {
+	lo.NoEnvResolution = true
+	p, err := project.Load(ctx, lo)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range services {
+		if _, ok := p.Services[s]; !ok {
+			if _, ok := p.DisabledServices[s]; !ok {
+				return nil, nil, &project.Error{Err: fmt.Errorf("%w: no such service: %s", errdefs.ErrNotFound, s), Hint: "run `berth config --services` to list the project's services"}
+			}
+		}
+	}
+	cs, err := projectList(ctx, eng, p.Name)
+	if err != nil {
+		return nil, nil, err
+	}
+	cs = slices.DeleteFunc(cs, func(c ContainerStatus) bool {
+		return c.OneOff() || len(services) > 0 && !slices.Contains(services, c.Service())
+	})
+	return p, cs, nil
+}
+
+// ActionOptions are those of stop, start, restart, kill, pause and
+// unpause.
+type ActionOptions struct {
+	Services []string
+	Timeout  *time.Duration // stop, restart: -t
+	Signal   string         // kill: -s
+	Progress func(Progress)
+}
+
+// Stop stops the running containers of the services, dependants first.
+func Stop(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
+	return act(ctx, lo, eng, o, true, func(c ContainerStatus) bool { return c.Running() || c.Restarting },
+		StatusStopping, StatusStopped, func(ctx context.Context, p string, c ContainerStatus) error {
+			return eng.Stop(ctx, p, c.ID, o.Timeout)
+		})
+}
+
+// Start starts the stopped containers of the services, dependencies
+// first. A service without containers is an error, as in docker compose.
+func Start(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
+	return act(ctx, lo, eng, o, false, func(c ContainerStatus) bool { return !c.Running() },
+		StatusStarting, StatusStarted, func(ctx context.Context, p string, c ContainerStatus) error {
+			return eng.Start(ctx, p, c.ID)
+		})
+}
+
+// Restart stops and starts the containers of the services, running or not.
+func Restart(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
+	return act(ctx, lo, eng, o, false, func(ContainerStatus) bool { return true },
+		StatusRestarting, StatusStarted, func(ctx context.Context, p string, c ContainerStatus) error {
+			if c.Running() || c.Restarting {
+				if err := eng.Stop(ctx, p, c.ID, o.Timeout); err != nil {
+					return err
+				}
+			}
+			return eng.Start(ctx, p, c.ID)
+		})
+}
+
+// Kill sends the running containers of the services a signal.
+func Kill(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
+	return act(ctx, lo, eng, o, true, func(c ContainerStatus) bool { return c.Running() },
+		StatusKilling, StatusKilled, func(ctx context.Context, p string, c ContainerStatus) error {
+			return eng.Kill(ctx, p, c.ID, o.Signal)
+		})
+}
+
+// Pause freezes the running containers of the services.
+func Pause(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
+	return act(ctx, lo, eng, o, false, func(c ContainerStatus) bool { return c.Status == "running" },
+		"Pausing", "Paused", func(ctx context.Context, _ string, c ContainerStatus) error {
+			return eng.Pause(ctx, c.ID)
+		})
+}
+
+// Unpause thaws the paused containers of the services.
+func Unpause(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
+	return act(ctx, lo, eng, o, false, func(c ContainerStatus) bool { return c.Status == "paused" },
+		"Unpausing", "Unpaused", func(ctx context.Context, _ string, c ContainerStatus) error {
+			return eng.Unpause(ctx, c.ID)
+		})
+}
+
+// act does fn to the containers of the services that want it, in
+// dependency order (reverse: dependants first), under the project's lock.
+func act(ctx context.Context, lo project.Options, eng Engine, o ActionOptions, reverse bool, want func(ContainerStatus) bool,
+	doing, done string, fn func(ctx context.Context, project string, c ContainerStatus) error) error {
+	p, cs, err := SelectContainers(ctx, lo, eng, o.Services)
+	if err != nil {
+		return err
+	}
+	progress := orNoProgress(o.Progress)
+	for _, s := range o.Services {
+		if !slices.ContainsFunc(cs, func(c ContainerStatus) bool { return c.Service() == s }) && doing == StatusStarting {
+			return fmt.Errorf("%w: service %q has no container to start", errdefs.ErrNotFound, s)
+		}
+	}
+	unlock, err := eng.Lock(ctx, p.Name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cs = slices.DeleteFunc(cs, func(c ContainerStatus) bool { return !want(c) })
+	var failed []error
+	walk := inOrder
+	if reverse {
+		walk = inReverseOrder
+	}
+	err = walk(ctx, p, cs, func(ctx context.Context, c ContainerStatus) error {
+		name := "Container " + c.Name
+		progress(Progress{Resource: name, Status: doing})
+		if err := fn(ctx, p.Name, c); err != nil {
+			progress(Progress{Resource: name, Status: StatusError, Err: err})
+			return fmt.Errorf("%s: %w", c.Name, err)
+		}
+		progress(Progress{Resource: name, Status: done})
+		return nil
+	})
+	if err != nil {
+		failed = append(failed, err)
+	}
+	return errors.Join(failed...)
+}
+
+func orNoProgress(f func(Progress)) func(Progress) {
+	if f == nil {
+		return func(Progress) {}
+	}
+	return f
+}
+
+func orNoWarn(f func(string)) func(string) {
+	if f == nil {
+		return func(string) {}
+	}
+	return f
+}

@@ -1,0 +1,506 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/containerd/errdefs"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-dev/berth/project"
+	"github.com/berth-dev/berth/runtime/image"
+)
+
+// Progress is one change of one resource, as docker compose shows it:
+// "Container web-1  Started".
+type Progress struct {
+	Resource string // "Container demo-web-1"
+	Status   string // Creating, Created, Starting, Started, Running, ...
+	Err      error
+}
+
+// Progress statuses, as docker compose words them.
+const (
+	StatusCreating   = "Creating"
+	StatusCreated    = "Created"
+	StatusStarting   = "Starting"
+	StatusStarted    = "Started"
+	StatusRunning    = "Running"
+	StatusRecreate   = "Recreate"
+	StatusRecreated  = "Recreated"
+	StatusRestarting = "Restarting"
+	StatusRestarted  = "Restarted"
+	StatusWaiting    = "Waiting"
+	StatusHealthy    = "Healthy"
+	StatusExited     = "Exited"
+	StatusStopping   = "Stopping"
+	StatusStopped    = "Stopped"
+	StatusRemoving   = "Removing"
+	StatusRemoved    = "Removed"
+	StatusKilling    = "Killing"
+	StatusKilled     = "Killed"
+	StatusError      = "Error"
+)
+
+// UpRunOptions are `up`'s (and `create`'s) flags beyond the plan's.
+type UpRunOptions struct {
+	UpOptions
+	NoStart bool           // create only (`create`, `up --no-start`)
+	Pull    string         // --pull: "" (the services' pull_policy), missing, always, never
+	Timeout *time.Duration // -t: the grace period of the containers a recreate stops
+	// Wait waits until the containers run (and are healthy when they have
+	// a health check); a one-shot container that exited 0 counts as done.
+	Wait        bool
+	WaitTimeout time.Duration // 0: no limit
+	Parallel    int           // at most this many containers at once; 0: no limit
+	Progress    func(Progress)
+	PullEvents  func(PullEvent)
+	// Warn tells the user of a problem that does not fail the command.
+	Warn func(string)
+}
+
+// UpResult is what `up` left: the project, and the containers of the
+// services it brought up.
+type UpResult struct {
+	Project    *types.Project
+	Services   []string // those brought up, dependencies included
+	Containers []ContainerStatus
+}
+
+// Up brings the project's services to what the project says, as docker
+// compose up does: it observes the containers, plans with PlanUp, then
+// executes the plan in dependency order — every service as soon as the
+// ones it depends on are there (and healthy, or completed, as depends_on
+// asks), the replicas of a service at once.
+func Up(ctx context.Context, lo project.Options, environ map[string]string, images ImageStore, eng Engine, o UpRunOptions) (*UpResult, error) {
+	p, err := project.Load(ctx, lo)
+	if err != nil {
+		return nil, err
+	}
+	if o.Progress == nil {
+		o.Progress = func(Progress) {}
+	}
+	if o.Warn == nil {
+		o.Warn = func(string) {}
+	}
+	unlock, err := eng.Lock(ctx, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+
+	existing, err := projectList(ctx, eng, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	var observed []Observed
+	byName := map[string]ContainerStatus{}
+	for _, c := range existing {
+		if c.OneOff() {
+			continue
+		}
+		observed = append(observed, Observed{Name: c.Name, Service: c.Service(), Number: c.Number(), ConfigHash: c.Labels[ConfigHashLabel], State: c.Status})
+		byName[c.Name] = c
+	}
+	hashes := map[string]string{}
+	for name, s := range p.Services {
+		if hashes[name], err = project.ServiceHash(s); err != nil {
+			return nil, err
+		}
+	}
+	plan, err := PlanUp(p, observed, hashes, o.UpOptions)
+	if err != nil {
+		return nil, err
+	}
+	g, err := project.NewGraph(p)
+	if err != nil {
+		return nil, err
+	}
+	var services, toCreate []string
+	for _, l := range plan.Levels {
+		for _, s := range l {
+			if !slices.Contains(services, s.Service) {
+				services = append(services, s.Service)
+			}
+			if (s.Do == StepCreate || s.Do == StepRecreate) && !slices.Contains(toCreate, s.Service) {
+				toCreate = append(toCreate, s.Service)
+			}
+		}
+	}
+	slices.Sort(services)
+	if err := ensureImages(ctx, p, toCreate, images, o.Pull, o.PullEvents); err != nil {
+		return nil, err
+	}
+
+	var orphans []string
+	for _, s := range plan.Removes {
+		if s.Do == StepOrphan {
+			orphans = append(orphans, s.Name)
+		}
+	}
+	if len(orphans) > 0 {
+		o.Warn(fmt.Sprintf("Found orphan containers (%s) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", strings.Join(orphans, ", ")))
+	}
+	u := &upper{ctx: ctx, p: p, g: g, eng: eng, images: images, environ: environ, o: o, byName: byName}
+	// Orphans go first, as docker compose removes them before it creates.
+	if err := u.removeAll(ctx, plan.Removes, true); err != nil {
+		return nil, err
+	}
+	steps := map[string][]Step{}
+	for _, l := range plan.Levels {
+		for _, s := range l {
+			steps[s.Service] = append(steps[s.Service], s)
+		}
+	}
+	err = g.Walk(ctx, project.WalkOptions{Services: services}, func(ctx context.Context, service string) error {
+		if !o.NoStart {
+			if err := u.waitDependencies(ctx, service, services); err != nil {
+				return err
+			}
+		}
+		eg, ctx := errgroup.WithContext(ctx)
+		if o.Parallel > 0 {
+			eg.SetLimit(o.Parallel)
+		}
+		for _, s := range steps[service] {
+			eg.Go(func() error { return u.do(ctx, s) })
+		}
+		return eg.Wait()
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := u.removeAll(ctx, plan.Removes, false); err != nil {
+		return nil, err
+	}
+	res := &UpResult{Project: p, Services: services}
+	if res.Containers, err = projectList(ctx, eng, p.Name); err != nil {
+		return nil, err
+	}
+	res.Containers = slices.DeleteFunc(res.Containers, func(c ContainerStatus) bool {
+		return c.OneOff() || !slices.Contains(services, c.Service())
+	})
+	if o.Wait && !o.NoStart {
+		wctx := ctx
+		if o.WaitTimeout > 0 {
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(ctx, o.WaitTimeout)
+			defer cancel()
+		}
+		if err := u.waitReady(wctx, services); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				return res, fmt.Errorf("timeout waiting for the services to be running and healthy after %v: %w", o.WaitTimeout, err)
+			}
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// upper executes a plan.
+type upper struct {
+	ctx     context.Context
+	p       *types.Project
+	g       *project.Graph
+	eng     Engine
+	images  ImageStore
+	environ map[string]string
+	o       UpRunOptions
+	byName  map[string]ContainerStatus
+}
+
+func (u *upper) progress(name, status string, err error) {
+	u.o.Progress(Progress{Resource: "Container " + name, Status: status, Err: err})
+}
+
+// do carries out one step.
+func (u *upper) do(ctx context.Context, s Step) error {
+	old := u.byName[s.Name]
+	switch s.Do {
+	case StepKeep:
+		u.progress(s.Name, StatusRunning, nil)
+		return nil
+	case StepStart:
+		if u.o.NoStart {
+			return nil
+		}
+		return u.start(ctx, s.Name, old.ID)
+	case StepRestart:
+		u.progress(s.Name, StatusRestarting, nil)
+		if err := u.eng.Stop(ctx, u.p.Name, old.ID, u.o.Timeout); err != nil {
+			u.progress(s.Name, StatusError, err)
+			return err
+		}
+		if err := u.eng.Start(ctx, u.p.Name, old.ID); err != nil {
+			u.progress(s.Name, StatusError, err)
+			return err
+		}
+		u.progress(s.Name, StatusRestarted, nil)
+		return nil
+	case StepRecreate:
+		u.progress(s.Name, StatusRecreate, nil)
+		if err := u.eng.Delete(ctx, u.p.Name, old.ID, u.o.Timeout); err != nil {
+			u.progress(s.Name, StatusError, err)
+			return err
+		}
+	case StepCreate:
+		u.progress(s.Name, StatusCreating, nil)
+	}
+	id, err := u.create(ctx, s)
+	if err != nil {
+		u.progress(s.Name, StatusError, err)
+		return err
+	}
+	if s.Do == StepRecreate {
+		u.progress(s.Name, StatusRecreated, nil)
+	} else {
+		u.progress(s.Name, StatusCreated, nil)
+	}
+	if u.o.NoStart {
+		return nil
+	}
+	return u.start(ctx, s.Name, id)
+}
+
+func (u *upper) start(ctx context.Context, name, id string) error {
+	u.progress(name, StatusStarting, nil)
+	if err := u.eng.Start(ctx, u.p.Name, id); err != nil {
+		u.progress(name, StatusError, err)
+		return err
+	}
+	u.progress(name, StatusStarted, nil)
+	return nil
+}
+
+// create makes replica s.Number of its service and returns its id.
+func (u *upper) create(ctx context.Context, s Step) (string, error) {
+	svc := u.p.Services[s.Service]
+	img, err := serviceImage(ctx, u.images, svc)
+	if err != nil {
+		return "", err
+	}
+	c, err := ContainerSpec(u.p, svc, s.Number, img, u.environ)
+	if err != nil {
+		return "", err
+	}
+	if err := u.eng.Create(ctx, c); err != nil {
+		return "", fmt.Errorf("creating container %s: %w", c.Name, err)
+	}
+	return c.ID, nil
+}
+
+// removeAll removes the plan's removals: the orphans (orphans true) or the
+// replicas beyond the scale.
+func (u *upper) removeAll(ctx context.Context, removes []Step, orphans bool) error {
+	eg, ctx := errgroup.WithContext(ctx)
+	for _, s := range removes {
+		_, isService := u.p.Services[s.Service]
+		if s.Do != StepRemove || orphans == isService {
+			continue
+		}
+		eg.Go(func() error {
+			c := u.byName[s.Name]
+			u.progress(s.Name, StatusRemoving, nil)
+			if err := u.eng.Delete(ctx, u.p.Name, c.ID, u.o.Timeout); err != nil {
+				u.progress(s.Name, StatusError, err)
+				return err
+			}
+			u.progress(s.Name, StatusRemoved, nil)
+			return nil
+		})
+	}
+	return eg.Wait()
+}
+
+// waitDependencies waits for what service's depends_on conditions ask of
+// the dependencies `up` brings up (walked): to be healthy, or to have
+// completed successfully. service_started needs nothing more: the walk
+// started them. A dependency with required: false that fails is a
+// warning.
+func (u *upper) waitDependencies(ctx context.Context, service string, walked []string) error {
+	for _, d := range u.g.Dependencies(service) {
+		if !slices.Contains(walked, d.Service) {
+			continue
+		}
+		var cond readiness
+		switch d.Condition {
+		case types.ServiceConditionHealthy:
+			cond = needHealthy
+		case types.ServiceConditionCompletedSuccessfully:
+			cond = needCompleted
+		default:
+			continue
+		}
+		if err := u.waitService(ctx, d.Service, cond); err != nil {
+			if !d.Required {
+				u.o.Warn(fmt.Sprintf("optional dependency %q of %q failed: %v", d.Service, service, err))
+				continue
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// readiness is what a wait waits for.
+type readiness int
+
+const (
+	needHealthy   readiness = iota // running and healthy (depends_on service_healthy)
+	needCompleted                  // exited 0 (service_completed_successfully)
+	needReady                      // up --wait: running and healthy if checked, or exited 0
+)
+
+// pollInterval is how often waits look at the containers.
+const pollInterval = 50 * time.Millisecond
+
+// waitService waits until every container of service is as cond asks, and
+// fails as soon as one cannot become so.
+func (u *upper) waitService(ctx context.Context, service string, cond readiness) error {
+	const (
+		waiting = 1
+		done    = 2
+	)
+	seen := map[string]int{}
+	for {
+		cs, err := projectList(ctx, u.eng, u.p.Name)
+		if err != nil {
+			return err
+		}
+		all := true
+		for _, c := range cs {
+			if c.OneOff() || c.Service() != service {
+				continue
+			}
+			if seen[c.Name] == 0 {
+				u.progress(c.Name, StatusWaiting, nil)
+				seen[c.Name] = waiting
+			}
+			ok, err := ready(c, cond)
+			if err != nil {
+				u.progress(c.Name, StatusError, err)
+				return err
+			}
+			if !ok {
+				all = false
+			} else if seen[c.Name] == waiting {
+				status := StatusHealthy
+				if c.Status == "exited" {
+					status = StatusExited
+				}
+				u.progress(c.Name, status, nil)
+				seen[c.Name] = done
+			}
+		}
+		if all {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// ready tells whether c is as cond asks, or why it never will be.
+func ready(c ContainerStatus, cond readiness) (bool, error) {
+	exited := c.Status == "exited" && !c.Restarting
+	switch cond {
+	case needCompleted:
+		if !exited {
+			return false, nil
+		}
+		if c.ExitCode != 0 {
+			return false, fmt.Errorf("service %q didn't complete successfully: exit %d", c.Service(), c.ExitCode)
+		}
+		return true, nil
+	case needHealthy:
+		switch {
+		case exited || c.Status == "created":
+			return false, fmt.Errorf("dependency failed to start: container %s exited (%d)", c.Name, c.ExitCode)
+		case c.Health == "":
+			return false, fmt.Errorf("dependency failed to start: container %s has no healthcheck configured", c.Name)
+		case c.Health == "unhealthy":
+			return false, fmt.Errorf("dependency failed to start: container %s is unhealthy", c.Name)
+		}
+		return c.Health == "healthy", nil
+	default: // needReady
+		switch {
+		case exited && c.ExitCode == 0:
+			return true, nil
+		case exited:
+			return false, fmt.Errorf("container %s exited (%d)", c.Name, c.ExitCode)
+		case c.Health == "unhealthy":
+			return false, fmt.Errorf("container %s is unhealthy", c.Name)
+		}
+		return c.Status == "running" && (c.Health == "" || c.Health == "healthy"), nil
+	}
+}
+
+// waitReady waits for `up --wait`: every container of services ready.
+func (u *upper) waitReady(ctx context.Context, services []string) error {
+	eg, ctx := errgroup.WithContext(ctx)
+	for _, s := range services {
+		eg.Go(func() error { return u.waitService(ctx, s, needReady) })
+	}
+	return eg.Wait()
+}
+
+// projectList lists the containers of a project, one-off ones included,
+// sorted by name.
+func projectList(ctx context.Context, store ContainerStore, name string) ([]ContainerStatus, error) {
+	all, err := store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []ContainerStatus
+	for _, c := range all {
+		if c.Project() == name {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b ContainerStatus) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// ensureImages pulls what the services need, as `up` and `run` do: pull
+// "" follows each service's pull_policy (missing by default); always
+// pulls; never only uses what the store has.
+func ensureImages(ctx context.Context, p *types.Project, services []string, images ImageStore, pull string, events func(PullEvent)) error {
+	o := PullOptions{Policy: pull, Events: func(e PullEvent) {
+		// docker compose says nothing of an image it has.
+		if e.Status != PullSkipped && events != nil {
+			events(e)
+		}
+	}}
+	switch pull {
+	case "":
+		o.Policy = "missing"
+	case "never":
+		o.Policy = "missing"
+		for _, name := range services {
+			svc := p.Services[name]
+			svc.PullPolicy = types.PullPolicyNever
+			p.Services[name] = svc
+		}
+	}
+	return pullServices(ctx, p, services, images, o, time.Now())
+}
+
+// serviceImage is the image a service's containers are made from.
+func serviceImage(ctx context.Context, images ImageStore, svc types.ServiceConfig) (*image.Image, error) {
+	if svc.Image == "" {
+		return nil, &project.Error{Service: svc.Name, Key: "image", Err: fmt.Errorf("%w: the service has no image and berth does not build images", errdefs.ErrNotImplemented)}
+	}
+	img, err := images.Get(ctx, svc.Image)
+	if err != nil {
+		return nil, &project.Error{Service: svc.Name, Key: "image", Err: err, Hint: "load it with `berth load -i FILE` or pull it with `berth pull`"}
+	}
+	return img, nil
+}
