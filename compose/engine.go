@@ -40,6 +40,38 @@ type Engine interface {
 	Top(ctx context.Context, id string) ([][]string, error)
 	// Stats reads a container's resource use.
 	Stats(ctx context.Context, id string) (Stats, error)
+	// Watch makes sure the project's supervisor runs: a new one adopts
+	// the containers the last one left (after a crash, a kill -9).
+	Watch(ctx context.Context, project string) error
+}
+
+// needsSupervisor reports whether any of a project's containers needs its
+// supervisor: one runs, waits to restart, or died with no one to see it
+// (no exit recorded).
+func needsSupervisor(cs []ContainerStatus) bool {
+	for _, c := range cs {
+		if c.OneOff() {
+			continue
+		}
+		if c.Running() || c.Restarting || c.Status == "exited" && c.FinishedAt.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+// watched lists a project's containers after making sure its supervisor
+// watches them, when they need one: what it adopts (a death it missed, a
+// restart) shows in the list.
+func watched(ctx context.Context, eng Engine, project string) ([]ContainerStatus, error) {
+	cs, err := projectList(ctx, eng, project)
+	if err != nil || !needsSupervisor(cs) {
+		return cs, err
+	}
+	if err := eng.Watch(ctx, project); err != nil {
+		return nil, err
+	}
+	return projectList(ctx, eng, project)
 }
 
 // ExecOptions describe a process `exec` runs in a container.
@@ -80,6 +112,13 @@ func (c ContainerStatus) Project() string { return c.Labels[ProjectLabel] }
 
 // OneOff reports whether `run` made the container.
 func (c ContainerStatus) OneOff() bool { return c.Labels[OneoffLabel] == "True" }
+
+// Done reports whether the container stopped for good: exited, its exit
+// recorded (a process that just died has none for a moment), and not
+// about to be restarted by its policy.
+func (c ContainerStatus) Done() bool {
+	return c.Status == "exited" && !c.Restarting && !c.FinishedAt.IsZero()
+}
 
 // Running reports whether the container's process is there (running or
 // paused).

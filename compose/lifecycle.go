@@ -167,19 +167,11 @@ func walkContainers(ctx context.Context, p *types.Project, cs []ContainerStatus,
 // services named (all when none; one-off ones left out), checking the
 // names.
 func SelectContainers(ctx context.Context, lo project.Options, eng Engine, services []string) (*types.Project, []ContainerStatus, error) {
-	lo.NoEnvResolution = true
-	p, err := project.Load(ctx, lo)
+	p, err := loadForServices(ctx, lo, services)
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, s := range services {
-		if _, ok := p.Services[s]; !ok {
-			if _, ok := p.DisabledServices[s]; !ok {
-				return nil, nil, &project.Error{Err: fmt.Errorf("%w: no such service: %s", errdefs.ErrNotFound, s), Hint: "run `berth config --services` to list the project's services"}
-			}
-		}
-	}
-	cs, err := projectList(ctx, eng, p.Name)
+	cs, err := watched(ctx, eng, p.Name)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -112,7 +112,7 @@ func watchExits(ctx context.Context, eng Engine, cs []ContainerStatus, stops map
 				continue
 			}
 			cur, ok := now[c.ID]
-			if ok && (cur.Running() || cur.Restarting) {
+			if ok && !cur.Done() && cur.Status != "created" {
 				seen[c.ID] = 0
 				continue
 			}

@@ -1,12 +1,12 @@
 package compose
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/containerd/errdefs"
 
 	"github.com/berth-dev/berth/project"
@@ -49,8 +49,8 @@ type PsOptions struct {
 
 // Ps lists the project's containers (one-off ones included, as docker
 // compose does), running ones only unless All, sorted by name.
-func Ps(ctx context.Context, lo project.Options, store ContainerStore, o PsOptions) ([]ContainerStatus, error) {
-	cs, err := projectContainers(ctx, lo, store, o.Services)
+func Ps(ctx context.Context, lo project.Options, eng Engine, o PsOptions) ([]ContainerStatus, error) {
+	cs, err := projectContainers(ctx, lo, eng, o.Services)
 	if err != nil {
 		return nil, err
 	}
@@ -71,8 +71,8 @@ type RmOptions struct {
 
 // Rm removes the project's stopped containers (one-off ones included),
 // and with Stop its running ones too. It returns the names removed.
-func Rm(ctx context.Context, lo project.Options, store ContainerStore, o RmOptions) ([]string, error) {
-	cs, err := projectContainers(ctx, lo, store, o.Services)
+func Rm(ctx context.Context, lo project.Options, eng Engine, o RmOptions) ([]string, error) {
+	cs, err := projectContainers(ctx, lo, eng, o.Services)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func Rm(ctx context.Context, lo project.Options, store ContainerStore, o RmOptio
 	}
 	var removed []string
 	for _, c := range cs {
-		if err := store.Remove(ctx, c.ID, o.Stop); err != nil {
+		if err := eng.Remove(ctx, c.ID, o.Stop); err != nil {
 			return removed, fmt.Errorf("removing %s: %w", c.Name, err)
 		}
 		removed = append(removed, c.Name)
@@ -96,9 +96,26 @@ func Rm(ctx context.Context, lo project.Options, store ContainerStore, o RmOptio
 	return removed, nil
 }
 
-// projectContainers are the containers whose project label is the
-// project's, of the services named (all when none).
-func projectContainers(ctx context.Context, lo project.Options, store ContainerStore, services []string) ([]ContainerStatus, error) {
+// projectContainers are the project's containers of the services named
+// (all when none), one-off ones too, once its supervisor (if they need one)
+// adopted them.
+func projectContainers(ctx context.Context, lo project.Options, eng Engine, services []string) ([]ContainerStatus, error) {
+	p, err := loadForServices(ctx, lo, services)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := watched(ctx, eng, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(cs, func(c ContainerStatus) bool {
+		return len(services) > 0 && !slices.Contains(services, c.Service())
+	}), nil
+}
+
+// loadForServices loads the project (its environment unresolved: only
+// names matter) and checks that the services named are its.
+func loadForServices(ctx context.Context, lo project.Options, services []string) (*types.Project, error) {
 	lo.NoEnvResolution = true
 	p, err := project.Load(ctx, lo)
 	if err != nil {
@@ -111,20 +128,5 @@ func projectContainers(ctx context.Context, lo project.Options, store ContainerS
 			}
 		}
 	}
-	all, err := store.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []ContainerStatus
-	for _, c := range all {
-		if c.Labels[ProjectLabel] != p.Name {
-			continue
-		}
-		if len(services) > 0 && !slices.Contains(services, c.Service()) {
-			continue
-		}
-		out = append(out, c)
-	}
-	slices.SortFunc(out, func(a, b ContainerStatus) int { return cmp.Compare(a.Name, b.Name) })
-	return out, nil
+	return p, nil
 }

@@ -65,7 +65,7 @@ func Wait(ctx context.Context, lo project.Options, eng Engine, services []string
 			return 0, err
 		}
 		for _, c := range now {
-			if !pending[c.ID] || c.Running() || c.Restarting || c.Status == "created" {
+			if !pending[c.ID] || !c.Done() {
 				continue
 			}
 			delete(pending, c.ID)

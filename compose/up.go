@@ -94,7 +94,7 @@ func Up(ctx context.Context, lo project.Options, environ map[string]string, imag
 	}
 	defer unlock()
 
-	existing, err := projectList(ctx, eng, p.Name)
+	existing, err := watched(ctx, eng, p.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -410,7 +410,7 @@ func (u *upper) waitService(ctx context.Context, service string, cond readiness)
 
 // ready tells whether c is as cond asks, or why it never will be.
 func ready(c ContainerStatus, cond readiness) (bool, error) {
-	exited := c.Status == "exited" && !c.Restarting
+	exited := c.Done()
 	switch cond {
 	case needCompleted:
 		if !exited {

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -83,9 +85,62 @@ func newCLI(t *testing.T, composeYAML string) *cli {
 		t.Fatalf("berth load: %s", out)
 	}
 	// Also when the test fails: whatever containers are left go (stopped
-	// first), before their cgroup parent and directories.
-	t.Cleanup(func() { c.run("", "rm", "-f", "-s") })
+	// first), then the project's supervisor, before their cgroup parent
+	// and directories.
+	t.Cleanup(func() {
+		c.run("", "down", "--remove-orphans", "-t", "0")
+		c.run("", "rm", "-f", "-s")
+		if pids := c.waitSupervisorGone(5 * time.Second); len(pids) > 0 {
+			t.Errorf("supervisors left: %v", pids)
+			for _, pid := range pids {
+				unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+	})
 	return c
+}
+
+// supervisors lists the pids of the supervisors of c's projects: berth
+// processes running `supervise` with c's BERTH_RUN (not their children
+// between fork and exec, which look the same).
+func (c *cli) supervisors() []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	parent := map[int]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if !bytes.Contains(cmdline, []byte("\x00supervise\x00")) {
+			continue
+		}
+		env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if bytes.Contains(env, []byte("BERTH_RUN="+c.runDir+"\x00")) {
+			pids = append(pids, pid)
+			stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if i := bytes.LastIndexByte(stat, ')'); i > 0 {
+				if f := strings.Fields(string(stat[i+1:])); len(f) > 1 {
+					parent[pid], _ = strconv.Atoi(f[1])
+				}
+			}
+		}
+	}
+	return slices.DeleteFunc(pids, func(pid int) bool { return slices.Contains(pids, parent[pid]) })
+}
+
+// waitSupervisorGone waits up to d for c's supervisors to leave (they do
+// once nothing is left to watch) and returns those still there.
+func (c *cli) waitSupervisorGone(d time.Duration) []int {
+	deadline := time.Now().Add(d)
+	for {
+		pids := c.supervisors()
+		if len(pids) == 0 || time.Now().After(deadline) {
+			return pids
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // run runs berth with args in the project directory, stdin from input,

@@ -214,3 +214,8 @@ func newSuperviseCommand(g *globalOptions, s streams) *cobra.Command {
 		},
 	}
 }
+
+func (e *engine) Watch(ctx context.Context, project string) error {
+	_, err := e.client(project).Ping(ctx)
+	return err
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,14 +22,32 @@ import (
 
 func newPsCommand(g *globalOptions, s streams) *cobra.Command {
 	var o compose.PsOptions
-	var quiet bool
+	var quiet, services bool
 	var format string
+	var status, filters []string
 	cmd := &cobra.Command{
 		Use:   "ps [OPTIONS] [SERVICE...]",
 		Short: "List containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "table" && format != "json" {
 				return fmt.Errorf("invalid --format %q: use table or json", format)
+			}
+			for _, f := range filters {
+				k, v, ok := strings.Cut(f, "=")
+				if !ok || k != "status" {
+					return fmt.Errorf("invalid --filter %q: only status=<status> is supported", f)
+				}
+				status = append(status, v)
+			}
+			for _, st := range status {
+				switch st {
+				case "paused", "restarting", "removing", "running", "dead", "created", "exited":
+				default:
+					return fmt.Errorf("invalid status %q: use paused, restarting, removing, running, dead, created or exited", st)
+				}
+			}
+			if len(status) > 0 {
+				o.All = true // a status asks for those containers, running or not
 			}
 			eng, err := g.engine()
 			if err != nil {
@@ -38,29 +58,67 @@ func newPsCommand(g *globalOptions, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(status) > 0 {
+				cs = slices.DeleteFunc(cs, func(c compose.ContainerStatus) bool { return !slices.Contains(status, psState(c)) })
+			}
+			if services {
+				var names []string
+				for _, c := range cs {
+					if !slices.Contains(names, c.Service()) {
+						names = append(names, c.Service())
+					}
+				}
+				for _, n := range names {
+					fmt.Fprintln(s.out, n)
+				}
+				return nil
+			}
 			return printPs(s.out, cs, quiet, format, time.Now())
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVarP(&o.All, "all", "a", false, "Show all stopped containers")
+	f.BoolVarP(&o.All, "all", "a", false, "Show all stopped containers (including those created by the run command)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
+	f.BoolVar(&services, "services", false, "Display services")
+	f.StringArrayVar(&status, "status", nil, "Filter services by status. Values: [paused | restarting | removing | running | dead | created | exited]")
+	f.StringArrayVar(&filters, "filter", nil, "Filter services by a property (supported filters: status)")
 	f.StringVar(&format, "format", "table", "Format the output. Values: [table | json]")
+	f.Bool("no-trunc", false, "Don't truncate output")
+	f.Bool("orphans", true, "Include orphaned services (not declared by project)")
 	return cmd
 }
 
-// psRow is a container as `ps --format json` prints it (docker compose's
-// field names).
+// psRow is a container as `ps --format json` prints it: docker compose's
+// fields, one object per line.
 type psRow struct {
-	ID       string `json:"ID"`
-	Name     string `json:"Name"`
-	Image    string `json:"Image"`
-	Command  string `json:"Command"`
-	Service  string `json:"Service"`
-	Project  string `json:"Project"`
-	Created  int64  `json:"CreatedAt"`
-	State    string `json:"State"`
-	Status   string `json:"Status"`
-	ExitCode int    `json:"ExitCode"`
+	Command      string        `json:"Command"`
+	CreatedAt    string        `json:"CreatedAt"`
+	ExitCode     int           `json:"ExitCode"`
+	Health       string        `json:"Health"`
+	ID           string        `json:"ID"`
+	Image        string        `json:"Image"`
+	Labels       string        `json:"Labels"`
+	LocalVolumes string        `json:"LocalVolumes"`
+	Mounts       string        `json:"Mounts"`
+	Name         string        `json:"Name"`
+	Names        string        `json:"Names"`
+	Networks     string        `json:"Networks"`
+	Ports        string        `json:"Ports"`
+	Project      string        `json:"Project"`
+	Publishers   []psPublisher `json:"Publishers"`
+	RunningFor   string        `json:"RunningFor"`
+	Service      string        `json:"Service"`
+	Size         string        `json:"Size"`
+	State        string        `json:"State"`
+	Status       string        `json:"Status"`
+}
+
+// psPublisher is a published port (docker compose's Publishers entries).
+type psPublisher struct {
+	URL           string `json:"URL"`
+	TargetPort    int    `json:"TargetPort"`
+	PublishedPort int    `json:"PublishedPort"`
+	Protocol      string `json:"Protocol"`
 }
 
 func printPs(w io.Writer, cs []compose.ContainerStatus, quiet bool, format string, now time.Time) error {
@@ -72,10 +130,16 @@ func printPs(w io.Writer, cs []compose.ContainerStatus, quiet bool, format strin
 	}
 	rows := make([]psRow, 0, len(cs))
 	for _, c := range cs {
+		var labels []string
+		for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
+			labels = append(labels, k+"="+c.Labels[k])
+		}
 		rows = append(rows, psRow{
-			ID: c.ID, Name: c.Name, Image: c.Image, Command: fmt.Sprintf("%q", strings.Join(c.Command, " ")),
-			Service: c.Service(), Project: c.Labels[compose.ProjectLabel], Created: c.Created.Unix(),
-			State: c.Status, Status: statusText(c, now), ExitCode: c.ExitCode,
+			Command: fmt.Sprintf("%q", strings.Join(c.Command, " ")), CreatedAt: c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
+			ExitCode: c.ExitCode, Health: c.Health, ID: c.ID, Image: c.Image, Labels: strings.Join(labels, ","),
+			LocalVolumes: "0", Name: c.Name, Names: c.Name, Project: c.Project(), Publishers: []psPublisher{},
+			RunningFor: units.HumanDuration(now.Sub(c.Created)) + " ago", Service: c.Service(), Size: "0B",
+			State: psState(c), Status: statusText(c, now),
 		})
 	}
 	if format == "json" {
@@ -90,21 +154,38 @@ func printPs(w io.Writer, cs []compose.ContainerStatus, quiet bool, format strin
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s ago\t%s\t\n", r.Name, r.Image, truncate(r.Command, 22), r.Service,
-			units.HumanDuration(now.Sub(time.Unix(r.Created, 0))), r.Status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Image, truncate(r.Command, 22), r.Service, r.RunningFor, r.Status, r.Ports)
 	}
 	return tw.Flush()
 }
 
-// statusText says what a container does as docker does: "Up 2 minutes",
-// "Exited (3) 5 seconds ago", "Created".
+// psState is the container's state as Docker names it.
+func psState(c compose.ContainerStatus) string {
+	if c.Restarting && c.Status == "exited" {
+		return "restarting"
+	}
+	return c.Status
+}
+
+// statusText says what a container does as docker does: "Up 2 minutes
+// (healthy)", "Exited (3) 5 seconds ago", "Restarting (1) 2 seconds ago",
+// "Created".
 func statusText(c compose.ContainerStatus, now time.Time) string {
-	switch c.Status {
-	case "running":
-		return "Up " + units.HumanDuration(now.Sub(c.StartedAt))
-	case "paused":
+	health := ""
+	switch c.Health {
+	case "starting":
+		health = " (health: starting)"
+	case "healthy", "unhealthy":
+		health = " (" + c.Health + ")"
+	}
+	switch {
+	case c.Status == "running":
+		return "Up " + units.HumanDuration(now.Sub(c.StartedAt)) + health
+	case c.Status == "paused":
 		return "Up " + units.HumanDuration(now.Sub(c.StartedAt)) + " (Paused)"
-	case "exited":
+	case c.Status == "exited" && c.Restarting:
+		return fmt.Sprintf("Restarting (%d) %s ago", c.ExitCode, units.HumanDuration(now.Sub(c.FinishedAt)))
+	case c.Status == "exited":
 		return fmt.Sprintf("Exited (%d) %s ago", c.ExitCode, units.HumanDuration(now.Sub(c.FinishedAt)))
 	}
 	return "Created"

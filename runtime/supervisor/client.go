@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 type Client struct {
 	sock  string
 	spawn func() error
+	mu    sync.Mutex // one spawn at a time
 }
 
 // NewClient returns a client of the supervisor of the project whose
@@ -37,6 +39,12 @@ func (c *Client) dial(ctx context.Context) (*net.UnixConn, error) {
 	}
 	if c.spawn == nil {
 		return nil, fmt.Errorf("the project's supervisor is not running: %w", err)
+	}
+	// Requests made at once (a level of `up`) start one supervisor.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if conn, err := d.DialContext(ctx, "unix", c.sock); err == nil {
+		return conn.(*net.UnixConn), nil
 	}
 	if err := c.spawn(); err != nil {
 		return nil, fmt.Errorf("starting the project's supervisor: %w", err)

@@ -102,11 +102,26 @@ func Serve(ctx context.Context, o Options) error {
 	if err := os.Chmod(o.Dir, 0o700); err != nil {
 		return fmt.Errorf("supervisor: %w", err)
 	}
-	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	unlock, err := flock.Lock(lctx, filepath.Join(o.Dir, "supervisor.lock"))
-	cancel()
-	if err != nil {
-		return fmt.Errorf("supervisor of %s: another one is running: %w", o.Project, err)
+	// Another supervisor may hold the lock: one that serves (this one is
+	// not needed), or one on its way out (this one takes over).
+	var unlock func()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var ok bool
+		if unlock, ok = flock.TryLock(filepath.Join(o.Dir, "supervisor.lock")); ok {
+			break
+		}
+		if conn, err := net.Dial("unix", sock); err == nil {
+			conn.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("supervisor of %s: another one holds the lock and does not answer", o.Project)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	defer unlock()
 	// Processes whose parent goes away inside the supervisor's tree (an

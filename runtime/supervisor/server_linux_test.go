@@ -233,12 +233,17 @@ func readRootfsFile(t *testing.T, f *fixture, id, p string) string {
 func TestStopSuspendsAlways(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	ct := f.create(t, "web", "trap 'exit 0' TERM; while :; do sleep 0.1; done", func(c *spec.Container) {
+	ct := f.create(t, "web", "trap 'exit 0' TERM; echo >> /tmp/trapped; while :; do sleep 0.1; done", func(c *spec.Container) {
 		c.Restart = spec.Restart{Policy: "always"}
 	})
 	if err := f.client.Start(ctx, ct.ID); err != nil {
 		t.Fatal(err)
 	}
+	trapped := filepath.Join(f.root, ct.ID, "upper", "tmp", "trapped")
+	runs := func(n int) func() bool {
+		return func() bool { b, _ := os.ReadFile(trapped); return len(b) == n }
+	}
+	eventually(t, 5*time.Second, "the first run set its trap", runs(1))
 	// A crash is restarted...
 	if err := ct.Signal(ctx, 9); err != nil {
 		t.Fatal(err)
@@ -247,7 +252,9 @@ func TestStopSuspendsAlways(t *testing.T) {
 		st, _ := ct.State(ctx)
 		return f.containerState(t, ct.ID).RestartCount == 1 && st.Status == "running"
 	})
-	// ...a stop is not.
+	// ...a stop is not. (Once the shell is ready for the stop signal: a
+	// PID 1 without a handler does not get it.)
+	eventually(t, 5*time.Second, "the second run set its trap", runs(2))
 	code, err := f.client.Stop(ctx, ct.ID, nil)
 	if err != nil {
 		t.Fatal(err)

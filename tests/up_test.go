@@ -1,0 +1,580 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// psEntry is what the tests read of `ps --format json`.
+type psEntry struct {
+	ID, Name, Service, State, Status, Health string
+	ExitCode                                 int
+}
+
+// ps runs `ps -a --format json` and returns the containers by name.
+func (c *cli) ps(args ...string) map[string]psEntry {
+	c.t.Helper()
+	out, code := c.run("", append([]string{"ps", "-a", "--format", "json"}, args...)...)
+	if code != 0 {
+		c.t.Fatalf("ps: %d\n%s", code, out)
+	}
+	m := map[string]psEntry{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var e psEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			c.t.Fatalf("ps line %q: %v", sc.Text(), err)
+		}
+		m[e.Name] = e
+	}
+	return m
+}
+
+// eventually polls cond for up to d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (c *cli) writeCompose(yaml string) {
+	c.t.Helper()
+	if err := os.WriteFile(filepath.Join(c.dir, "compose.yaml"), []byte(yaml), 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// must runs berth and fails the test on a non-zero exit.
+func (c *cli) must(args ...string) string {
+	c.t.Helper()
+	out, code := c.run("", args...)
+	if code != 0 {
+		c.t.Fatalf("berth %s: exit %d\n%s", strings.Join(args, " "), code, out)
+	}
+	return out
+}
+
+// checkClean checks that nothing of c's is left on the host: containers,
+// mounts, cgroups, the supervisor and its socket.
+func (c *cli) checkClean(before string) {
+	c.t.Helper()
+	if left := c.containers(); len(left) != 0 {
+		c.t.Errorf("containers left: %v", left)
+	}
+	if pids := c.waitSupervisorGone(5 * time.Second); len(pids) > 0 {
+		c.t.Errorf("supervisor still running: %v", pids)
+	}
+	if socks, _ := filepath.Glob(filepath.Join(c.runDir, "projects", "*", "supervisor.sock")); len(socks) > 0 {
+		c.t.Errorf("sockets left: %v", socks)
+	}
+	if after := c.hostState(); after != before {
+		c.t.Errorf("host changed:\n%s\n---\n%s", before, after)
+	}
+}
+
+const demoProject = `
+name: demo
+services:
+  db:
+    image: busybox
+    init: true
+    command: ["sh", "-c", "echo db starting; sleep 1; touch /tmp/ready; echo db ready; trap 'echo db bye; exit 0' TERM; while :; do sleep 0.1; done"]
+    healthcheck:
+      test: ["CMD", "test", "-e", "/tmp/ready"]
+      interval: 200ms
+      retries: 30
+  migrate:
+    image: busybox
+    command: ["sh", "-c", "echo migrating; sleep 0.2; echo migrated"]
+    depends_on:
+      db:
+        condition: service_healthy
+  web:
+    image: busybox
+    init: true
+    command: ["sh", "-c", "echo web up; while :; do sleep 0.1; done"]
+    restart: always
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+`
+
+// TestUpDown: up -d brings a project up in dependency order, health-gated
+// and after a one-shot job; the commands around it behave as docker
+// compose's; down leaves nothing.
+func TestUpDown(t *testing.T) {
+	c := newCLI(t, demoProject)
+	before := c.hostState()
+	start := time.Now()
+	out := c.must("up", "-d")
+	took := time.Since(start)
+	// The order: db healthy before migrate starts, migrate done before web.
+	order := []string{"Container demo-db-1  Started", "Container demo-db-1  Healthy", "Container demo-migrate-1  Started",
+		"Container demo-migrate-1  Exited", "Container demo-web-1  Started"}
+	last := -1
+	for _, o := range order {
+		i := strings.Index(out, o)
+		if i < last {
+			t.Errorf("%q is not after the previous step:\n%s", o, out)
+		}
+		last = i
+	}
+	if took < time.Second {
+		t.Errorf("up -d took %v: it did not wait for db's health check (1 s)", took)
+	}
+	ps := c.ps()
+	if db := ps["demo-db-1"]; db.State != "running" || db.Health != "healthy" || !strings.HasSuffix(db.Status, "(healthy)") {
+		t.Errorf("db: %+v", db)
+	}
+	if m := ps["demo-migrate-1"]; m.State != "exited" || m.ExitCode != 0 {
+		t.Errorf("migrate: %+v", m)
+	}
+	if w := ps["demo-web-1"]; w.State != "running" {
+		t.Errorf("web: %+v", w)
+	}
+	if out := c.must("ps"); strings.Contains(out, "migrate") || !strings.Contains(out, "demo-web-1") {
+		t.Errorf("ps without -a lists stopped containers or misses running ones:\n%s", out)
+	}
+	if out := c.must("ps", "--services"); out != "db\nweb\n" {
+		t.Errorf("ps --services: %q", out)
+	}
+	if out := c.must("ps", "--status", "exited", "-q"); strings.TrimSpace(out) != ps["demo-migrate-1"].ID {
+		t.Errorf("ps --status exited -q: %q", out)
+	}
+	if out := c.must("ps", "--filter", "status=running", "--format", "json"); strings.Count(out, "\n") != 2 {
+		t.Errorf("ps --filter status=running: %q", out)
+	}
+
+	// Unchanged: nothing is recreated.
+	out = c.must("up", "-d")
+	if strings.Contains(out, "Recreate") || strings.Contains(out, "Creating") || !strings.Contains(out, "Container demo-web-1  Running") {
+		t.Errorf("up -d on an unchanged project:\n%s", out)
+	}
+	if got := c.ps()["demo-db-1"].ID; got != ps["demo-db-1"].ID {
+		t.Error("db changed")
+	}
+
+	// logs, with and without prefixes, tail, one service.
+	out = c.must("logs", "--no-color", "db")
+	if !regexp.MustCompile(`(?m)^demo-db-1\s+\| db starting$`).MatchString(out) || !strings.Contains(out, "db ready") || strings.Contains(out, "web up") {
+		t.Errorf("logs db:\n%s", out)
+	}
+	if out := c.must("logs", "--no-log-prefix", "--tail", "1", "db"); out != "db ready\n" {
+		t.Errorf("logs --no-log-prefix --tail 1 db: %q", out)
+	}
+	if out := c.must("logs", "-t", "--no-log-prefix", "--tail", "1", "web"); !regexp.MustCompile(`^\d{4}-\d\d-\d\dT\S+ web up\n$`).MatchString(out) {
+		t.Errorf("logs -t: %q", out)
+	}
+	// logs -f ends when the container stops for good.
+	follow := exec.Command(c.bin, "logs", "-f", "--no-log-prefix", "migrate")
+	follow.Dir, follow.Env = c.dir, c.environ
+	if b, err := follow.Output(); err != nil || !strings.Contains(string(b), "migrated") {
+		t.Errorf("logs -f migrate: %v %q", err, b)
+	}
+
+	// exec: the command's output and exit code, -e, -w, -u, --index.
+	if out, code := c.run("", "exec", "-T", "db", "sh", "-c", "exit 3"); code != 3 {
+		t.Errorf("exec: %d %q", code, out)
+	}
+	if out := c.must("exec", "-T", "-e", "X=1", "-w", "/tmp", "-u", "65534", "--index", "1", "db", "sh", "-c", "echo $X in $(pwd) as $(id -u)"); out != "1 in /tmp as 65534\n" {
+		t.Errorf("exec with flags: %q", out)
+	}
+	if out, code := c.run("", "exec", "-T", "migrate", "true"); code == 0 || !strings.Contains(out, "not running") {
+		t.Errorf("exec in a stopped service: %d %q", code, out)
+	}
+	if out := c.must("exec", "-T", "db", "sh", "-c", "echo piped; cat"); out != "piped\n" {
+		t.Errorf("exec with empty stdin: %q", out)
+	}
+	if out, _ := c.run("hello\n", "exec", "-T", "db", "cat"); out != "hello\n" {
+		t.Errorf("exec stdin: %q", out)
+	}
+	if out := c.must("top", "db"); !strings.Contains(out, "demo-db-1") || !strings.Contains(out, "PID") || !strings.Contains(out, "sleep") {
+		t.Errorf("top:\n%s", out)
+	}
+	if out := c.must("ls", "--format", "json"); !strings.Contains(out, `"Name":"demo"`) || !strings.Contains(out, "running(2)") {
+		t.Errorf("ls: %s", out)
+	}
+	if out := c.must("stats", "--no-stream"); !strings.Contains(out, "demo-db-1") || !strings.Contains(out, "MEM USAGE") {
+		t.Errorf("stats:\n%s", out)
+	}
+
+	// stop stops (db last, after its dependant), with its stop signal;
+	// restart: always does not bring a stopped container back.
+	out = c.must("stop")
+	if strings.Index(out, "demo-db-1  Stopping") < strings.Index(out, "demo-web-1  Stopped") {
+		t.Errorf("stop order:\n%s", out)
+	}
+	time.Sleep(500 * time.Millisecond)
+	for name, e := range c.ps() {
+		if e.State != "exited" {
+			t.Errorf("%s after stop: %+v", name, e)
+		}
+	}
+	if !strings.Contains(c.must("logs", "db"), "db bye") {
+		t.Error("db did not get its stop signal")
+	}
+	c.must("start", "db")
+	if e := c.ps()["demo-db-1"]; e.State != "running" {
+		t.Errorf("start db: %+v", e)
+	}
+	c.must("restart", "web")
+	if e := c.ps()["demo-web-1"]; e.State != "running" {
+		t.Errorf("restart web: %+v", e)
+	}
+	c.must("pause", "web")
+	if e := c.ps()["demo-web-1"]; e.State != "paused" {
+		t.Errorf("pause: %+v", e)
+	}
+	c.must("unpause", "web")
+	c.must("kill", "-s", "SIGKILL", "web")
+	eventually(t, 5*time.Second, "web killed", func() bool { return c.ps()["demo-web-1"].State == "exited" })
+	if e := c.ps()["demo-web-1"]; e.ExitCode != 137 {
+		t.Errorf("kill: %+v", e)
+	}
+
+	// A changed service is recreated, the others kept.
+	c.writeCompose(strings.Replace(demoProject, "echo web up", "echo web v2", 1))
+	out = c.must("up", "-d", "--no-deps", "web")
+	if !strings.Contains(out, "Container demo-web-1  Recreate") || strings.Contains(out, "demo-db-1") {
+		t.Errorf("up after a change:\n%s", out)
+	}
+	eventually(t, 5*time.Second, "web v2 logs", func() bool { return strings.Contains(c.must("logs", "web"), "web v2") })
+	if strings.Contains(c.must("logs", "web"), "web up") {
+		t.Error("the recreated container kept the old log")
+	}
+
+	out = c.must("down")
+	for _, want := range []string{"Container demo-web-1  Removed", "Container demo-db-1  Removed", "Container demo-migrate-1  Removed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("down lacks %q:\n%s", want, out)
+		}
+	}
+	c.checkClean(before)
+}
+
+// TestUpDependencyFails: up stops with docker compose's message when a
+// dependency becomes unhealthy or a job fails, and does not start what
+// depends on it.
+func TestUpDependencyFails(t *testing.T) {
+	c := newCLI(t, `
+name: fails
+services:
+  sick:
+    image: busybox
+    command: ["sleep", "1000"]
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 100ms
+      retries: 2
+  app:
+    image: busybox
+    command: ["sleep", "1000"]
+    depends_on:
+      sick:
+        condition: service_healthy
+  job:
+    image: busybox
+    command: ["sh", "-c", "exit 3"]
+  after:
+    image: busybox
+    command: ["true"]
+    depends_on:
+      job:
+        condition: service_completed_successfully
+`)
+	before := c.hostState()
+	out, code := c.run("", "up", "-d", "app")
+	if code == 0 || !strings.Contains(out, "dependency failed to start: container fails-sick-1 is unhealthy") {
+		t.Errorf("unhealthy dependency: %d\n%s", code, out)
+	}
+	if _, ok := c.ps()["fails-app-1"]; ok {
+		t.Error("app was created")
+	}
+	out, code = c.run("", "up", "-d", "after")
+	if code == 0 || !strings.Contains(out, `service "job" didn't complete successfully: exit 3`) {
+		t.Errorf("failed job: %d\n%s", code, out)
+	}
+	if _, ok := c.ps()["fails-after-1"]; ok {
+		t.Error("after was created")
+	}
+	c.must("down")
+	c.checkClean(before)
+}
+
+// TestUpAttached: without -d, up prints every container's output with its
+// prefix; Ctrl-C stops the project gracefully, its last lines shown, and
+// berth exits 130.
+func TestUpAttached(t *testing.T) {
+	c := newCLI(t, demoProject)
+	before := c.hostState()
+	cmd := exec.Command(c.bin, "up", "--no-color")
+	cmd.Dir, cmd.Env = c.dir, c.environ
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "web's output", func() bool { return strings.Contains(out.String(), "web up") })
+	cmd.Process.Signal(syscall.SIGINT)
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit code %d (%v), want 130", code, err)
+	}
+	got := out.String()
+	for _, want := range []string{"Attaching to demo-db-1, demo-migrate-1, demo-web-1", "demo-db-1      | db ready",
+		"demo-migrate-1 exited with code 0", "Gracefully stopping...", "demo-db-1      | db bye", "Container demo-db-1  Stopped"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	for name, e := range c.ps() {
+		if e.State != "exited" {
+			t.Errorf("%s after Ctrl-C: %+v", name, e)
+		}
+	}
+	// --abort-on-container-exit: the first exit stops the rest; its code
+	// is up's, or --exit-code-from's service's.
+	c.writeCompose(`
+name: abort
+services:
+  a:
+    image: busybox
+    command: ["sh", "-c", "sleep 0.5; exit 4"]
+  b:
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+`)
+	if out, code := c.run("", "up", "--abort-on-container-exit"); code != 4 || !strings.Contains(out, "Aborting on container exit...") {
+		t.Errorf("--abort-on-container-exit: %d\n%s", code, out)
+	}
+	if out, code := c.run("", "up", "--exit-code-from", "b"); code != 0 {
+		t.Errorf("--exit-code-from b: %d\n%s", code, out)
+	}
+	c.must("down")
+	c.writeCompose(demoProject)
+	c.must("down")
+	c.checkClean(before)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSupervisorKilled: kill -9 of the supervisor leaves the containers
+// running; the next command's supervisor adopts them without starting
+// them twice, records the exit it missed as 255, restarts what restart:
+// always asks for, and keeps health-checking.
+func TestSupervisorKilled(t *testing.T) {
+	c := newCLI(t, `
+name: adopt
+services:
+  steady:
+    image: busybox
+    command: ["sh", "-c", "touch /tmp/ok; while :; do sleep 0.1; done"]
+    healthcheck:
+      test: ["CMD", "test", "-e", "/tmp/ok"]
+      interval: 200ms
+  flaky:
+    image: busybox
+    command: ["sh", "-c", "while :; do sleep 0.1; done"]
+    restart: always
+  once:
+    image: busybox
+    command: ["sh", "-c", "while :; do sleep 0.1; done"]
+`)
+	before := c.hostState()
+	c.must("up", "-d", "--wait")
+	ps := c.ps()
+	if ps["adopt-steady-1"].Health != "healthy" {
+		t.Fatalf("steady: %+v", ps["adopt-steady-1"])
+	}
+	pids := c.supervisors()
+	if len(pids) != 1 {
+		for _, p := range pids {
+			cl, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+			st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+			t.Logf("%d: %q %s", p, cl, st)
+		}
+		t.Fatalf("supervisors: %v", pids)
+	}
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	c.waitSupervisorGone(5 * time.Second)
+	steadyPid := containerPid(t, c, "adopt-steady-1")
+	// While no supervisor watches: flaky and once die.
+	syscall.Kill(containerPid(t, c, "adopt-flaky-1"), syscall.SIGKILL)
+	syscall.Kill(containerPid(t, c, "adopt-once-1"), syscall.SIGKILL)
+	time.Sleep(300 * time.Millisecond)
+
+	c.must("ps") // the next command brings a supervisor
+	eventually(t, 5*time.Second, "flaky restarted, once recorded as 255", func() bool {
+		ps := c.ps()
+		return ps["adopt-flaky-1"].State == "running" && ps["adopt-once-1"].State == "exited" && ps["adopt-once-1"].ExitCode == 255
+	})
+	if got := containerPid(t, c, "adopt-steady-1"); got != steadyPid {
+		t.Errorf("steady's process changed (%d -> %d): started twice", steadyPid, got)
+	}
+	if h := c.ps()["adopt-steady-1"].Health; h != "healthy" {
+		t.Errorf("steady's health after adoption: %q", h)
+	}
+	c.must("down", "-t", "0")
+	c.checkClean(before)
+}
+
+// containerPid is the host pid of a running container's main process.
+func containerPid(t *testing.T, c *cli, name string) int {
+	t.Helper()
+	id := c.ps()[name].ID
+	b, err := os.ReadFile(filepath.Join(c.root, "containers", id, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct{ Pid int }
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Pid
+}
+
+// TestCrashLoop: on-failure:3 restarts a crashing container three times
+// with Docker's back-off (100, 200, 400 ms) and then leaves it exited.
+func TestCrashLoop(t *testing.T) {
+	c := newCLI(t, `
+name: crash
+services:
+  crash:
+    image: busybox
+    command: ["sh", "-c", "echo run; exit 3"]
+    restart: on-failure:3
+`)
+	before := c.hostState()
+	start := time.Now()
+	c.must("up", "-d")
+	eventually(t, 10*time.Second, "four runs", func() bool {
+		return strings.Count(c.must("logs", "crash"), "run") == 4 && c.ps()["crash-crash-1"].State == "exited"
+	})
+	if took := time.Since(start); took < 700*time.Millisecond {
+		t.Errorf("three restarts in %v: no back-off (100+200+400 ms)", took)
+	}
+	time.Sleep(time.Second)
+	if n := strings.Count(c.must("logs", "crash"), "run"); n != 4 {
+		t.Errorf("%d runs, want 4", n)
+	}
+	if e := c.ps()["crash-crash-1"]; e.ExitCode != 3 {
+		t.Errorf("%+v", e)
+	}
+	c.must("down")
+	c.checkClean(before)
+}
+
+// TestConcurrentUp: two up of one project at once are serialised: one
+// container per service, both succeed.
+func TestConcurrentUp(t *testing.T) {
+	c := newCLI(t, `
+name: twice
+services:
+  a:
+    image: busybox
+    command: ["sleep", "1000"]
+  b:
+    image: busybox
+    command: ["sleep", "1000"]
+    depends_on: [a]
+`)
+	before := c.hostState()
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	outs := make([]string, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(c.bin, "up", "-d")
+			cmd.Dir, cmd.Env = c.dir, c.environ
+			b, _ := cmd.CombinedOutput()
+			outs[i], codes[i] = string(b), cmd.ProcessState.ExitCode()
+		}()
+	}
+	wg.Wait()
+	if codes[0] != 0 || codes[1] != 0 {
+		t.Errorf("exit codes %v:\n%s\n%s", codes, outs[0], outs[1])
+	}
+	if n := len(c.containers()); n != 2 {
+		t.Errorf("%d containers, want 2", n)
+	}
+	c.must("down")
+	c.checkClean(before)
+}
+
+// TestScaleAndOrphans: --scale adds and removes replicas (the existing
+// ones kept); a service removed from the file leaves an orphan, warned
+// about, removed with --remove-orphans.
+func TestScaleAndOrphans(t *testing.T) {
+	c := newCLI(t, `
+name: scale
+services:
+  web:
+    image: busybox
+    command: ["sleep", "1000"]
+  worker:
+    image: busybox
+    command: ["sleep", "1000"]
+`)
+	before := c.hostState()
+	c.must("up", "-d")
+	first := c.ps()["scale-web-1"].ID
+	c.must("up", "-d", "--scale", "web=3")
+	ps := c.ps()
+	if len(ps) != 4 || ps["scale-web-1"].ID != first || ps["scale-web-3"].State != "running" {
+		t.Errorf("scale up: %v", ps)
+	}
+	if out := c.must("logs", "--index", "2", "web"); out != "" {
+		t.Errorf("logs --index 2: %q", out)
+	}
+	if out := c.must("exec", "-T", "--index", "3", "web", "hostname"); strings.TrimSpace(out) != c.ps()["scale-web-3"].ID[:12] {
+		t.Errorf("exec --index 3: %q", out)
+	}
+	out := c.must("up", "-d")
+	if !strings.Contains(out, "scale-web-3  Removed") || len(c.ps()) != 2 {
+		t.Errorf("back to scale 1:\n%s", out)
+	}
+	c.writeCompose("name: scale\nservices:\n  web:\n    image: busybox\n    command: [\"sleep\", \"1000\"]\n")
+	out = c.must("up", "-d")
+	if !strings.Contains(out, "Found orphan containers (scale-worker-1)") {
+		t.Errorf("no orphan warning:\n%s", out)
+	}
+	out = c.must("up", "-d", "--remove-orphans")
+	if !strings.Contains(out, "scale-worker-1  Removed") {
+		t.Errorf("--remove-orphans:\n%s", out)
+	}
+	c.must("down")
+	c.checkClean(before)
+}
