@@ -1,0 +1,338 @@
+package network
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// hostPrefixes are the subnets the host already uses: its routes and the
+// networks of its addresses (Docker's bridges among them), which a new
+// network must not overlap.
+func hostPrefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("listing routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue // the default route overlaps everything and nothing
+		}
+		if p, ok := prefixOf(r.Dst); ok && p.Bits() > 0 {
+			out = append(out, p)
+		}
+	}
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("listing addresses: %w", err)
+	}
+	for _, a := range addrs {
+		if p, ok := prefixOf(a.IPNet); ok {
+			out = append(out, p.Masked())
+		}
+	}
+	return out, nil
+}
+
+func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), ones), true
+}
+
+// ensure makes a network's bridge (up, with the gateway address) and its
+// rules, where they are missing: after a reboot, or a flush of the
+// firewall.
+func (m *Manager) ensure(n *Network) error {
+	fw, err := newFirewall()
+	if err != nil {
+		return err
+	}
+	if err := fw.ensureBase(); err != nil {
+		return err
+	}
+	link, err := netlink.LinkByName(n.Bridge)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if !errors.As(err, &nf) {
+			return fmt.Errorf("network %s: %w", n.Name, err)
+		}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge, Alias: "berth:" + n.Name}}
+		if err := netlink.LinkAdd(br); err != nil {
+			return fmt.Errorf("network %s: creating bridge %s: %w", n.Name, n.Bridge, err)
+		}
+		if link, err = netlink.LinkByName(n.Bridge); err != nil {
+			return fmt.Errorf("network %s: %w", n.Name, err)
+		}
+	}
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: n.Gateway.AsSlice(), Mask: net.CIDRMask(n.Subnet.Bits(), 32)}}
+	if err := netlink.AddrReplace(link, addr); err != nil {
+		return fmt.Errorf("network %s: setting %s on %s: %w", n.Name, addr, n.Bridge, err)
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("network %s: %w", n.Name, err)
+	}
+	return fw.ensureRules(networkRules(n))
+}
+
+// EnsureRules puts back the firewall rules of networks (a flush of the
+// tables while containers run) and of the ports published for them.
+func (m *Manager) EnsureRules(nets []*Network, ports []PortRule) error {
+	fw, err := newFirewall()
+	if err != nil {
+		return err
+	}
+	if err := fw.ensureBase(); err != nil {
+		return err
+	}
+	for _, n := range nets {
+		if err := fw.ensureRules(networkRules(n)); err != nil {
+			return err
+		}
+	}
+	for _, p := range ports {
+		if err := fw.ensureRules(p.rules()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// teardown removes what ensure made.
+func (m *Manager) teardown(n *Network) error {
+	var errs []error
+	if fw, err := newFirewall(); err == nil {
+		errs = append(errs, fw.removeTagged("net:"+n.ID[:12]))
+	}
+	if link, err := netlink.LinkByName(n.Bridge); err == nil {
+		if err := netlink.LinkDel(link); err != nil {
+			errs = append(errs, fmt.Errorf("network %s: deleting bridge %s: %w", n.Name, n.Bridge, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// vethName is the host end of a container's attachment to a network:
+// "vt" and 13 hex digits (15 characters, the kernel's limit).
+func vethName(containerID, network string) string {
+	h := sha256.Sum256([]byte(containerID + "\x00" + network))
+	return "vt" + hex.EncodeToString(h[:])[:13]
+}
+
+// Attachment is one of a container's networks, as Attach sets it up.
+type Attachment struct {
+	Network  string
+	Priority int
+}
+
+// Attach makes the container's network namespace (bound at NetNSPath)
+// unless it exists, and gives it an interface on each network (eth0, eth1,
+// ... by priority, then name) with its endpoint's address, and a default
+// route through the first network that is not internal. It is idempotent:
+// a start after a stop finds everything in place.
+func (m *Manager) Attach(ctx context.Context, containerID string, atts []Attachment) (retErr error) {
+	path := m.NetNSPath(containerID)
+	if _, err := os.Stat(path); err == nil {
+		if ok, _ := isNetNS(path); ok {
+			return nil
+		}
+	}
+	atts = slices.Clone(atts)
+	slices.SortStableFunc(atts, func(a, b Attachment) int {
+		if a.Priority != b.Priority {
+			return b.Priority - a.Priority
+		}
+		if a.Network < b.Network {
+			return -1
+		}
+		if a.Network > b.Network {
+			return 1
+		}
+		return 0
+	})
+	var nets []*Network
+	for _, a := range atts {
+		n, err := m.Get(a.Network)
+		if err != nil {
+			return err
+		}
+		if _, ok := n.Endpoints[containerID]; !ok {
+			return fmt.Errorf("network %s: container %s has no address on it", n.Name, containerID)
+		}
+		if err := m.ensure(n); err != nil {
+			return err
+		}
+		nets = append(nets, n)
+	}
+	if err := newNetNS(path); err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			m.Detach(context.WithoutCancel(ctx), containerID, atts)
+		}
+	}()
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", path, err)
+	}
+	defer ns.Close()
+	nh, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink in the container's namespace: %w", err)
+	}
+	defer nh.Close()
+	lo, err := nh.LinkByName("lo")
+	if err != nil {
+		return err
+	}
+	if err := nh.LinkSetUp(lo); err != nil {
+		return err
+	}
+	routed := false
+	for i, n := range nets {
+		ep := n.Endpoints[containerID]
+		host := vethName(containerID, n.Name)
+		peer := "vp" + host[2:]
+		if old, err := netlink.LinkByName(host); err == nil {
+			netlink.LinkDel(old) // left by a crash
+		}
+		br, err := netlink.LinkByName(n.Bridge)
+		if err != nil {
+			return fmt.Errorf("network %s: %w", n.Name, err)
+		}
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: host, MasterIndex: br.Attrs().Index, MTU: br.Attrs().MTU}, PeerName: peer}
+		if err := netlink.LinkAdd(veth); err != nil {
+			return fmt.Errorf("network %s: creating %s: %w", n.Name, host, err)
+		}
+		hostLink, err := netlink.LinkByName(host)
+		if err != nil {
+			return err
+		}
+		// A container may reach itself through a published port.
+		netlink.LinkSetHairpin(hostLink, true)
+		if err := netlink.LinkSetUp(hostLink); err != nil {
+			return err
+		}
+		peerLink, err := netlink.LinkByName(peer)
+		if err != nil {
+			return err
+		}
+		if err := netlink.LinkSetNsFd(peerLink, int(ns)); err != nil {
+			return fmt.Errorf("moving %s into the container: %w", peer, err)
+		}
+		inner, err := nh.LinkByName(peer)
+		if err != nil {
+			return err
+		}
+		name := fmt.Sprintf("eth%d", i)
+		if err := nh.LinkSetName(inner, name); err != nil {
+			return err
+		}
+		if mac, err := net.ParseMAC(ep.MAC); err == nil {
+			if err := nh.LinkSetHardwareAddr(inner, mac); err != nil {
+				return fmt.Errorf("mac_address %s: %w", ep.MAC, err)
+			}
+		}
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: ep.IP.AsSlice(), Mask: net.CIDRMask(n.Subnet.Bits(), 32)}}
+		if err := nh.AddrAdd(inner, addr); err != nil {
+			return fmt.Errorf("network %s: address %s: %w", n.Name, addr, err)
+		}
+		if err := nh.LinkSetUp(inner); err != nil {
+			return err
+		}
+		if !routed && !n.Internal {
+			route := &netlink.Route{LinkIndex: inner.Attrs().Index, Gw: n.Gateway.AsSlice()}
+			if err := nh.RouteAdd(route); err != nil {
+				return fmt.Errorf("network %s: default route: %w", n.Name, err)
+			}
+			routed = true
+		}
+	}
+	return nil
+}
+
+// Detach removes the container's interfaces and its network namespace.
+// Its addresses stay its own until Release.
+func (m *Manager) Detach(ctx context.Context, containerID string, atts []Attachment) error {
+	var errs []error
+	for _, a := range atts {
+		if link, err := netlink.LinkByName(vethName(containerID, a.Network)); err == nil {
+			if err := netlink.LinkDel(link); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := removeNetNS(m.NetNSPath(containerID)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// newNetNS makes a network namespace bound at path, without entering it
+// (the calling thread goes back to its own).
+func newNetNS(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
+	if err != nil {
+		return fmt.Errorf("network namespace: %w", err)
+	}
+	f.Close()
+	errc := make(chan error, 1)
+	go func() {
+		// The thread that enters the new namespace is thrown away with
+		// it locked: nothing else ever runs in it.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("network namespace: %w", err)
+			return
+		}
+		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+			errc <- fmt.Errorf("network namespace: binding it at %s: %w", path, err)
+			return
+		}
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		os.Remove(path)
+		return err
+	}
+	return nil
+}
+
+// isNetNS reports whether path is a bound network namespace.
+func isNetNS(path string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return false, err
+	}
+	return st.Type == unix.NSFS_MAGIC, nil
+}
+
+// removeNetNS unbinds and removes a network namespace: it goes once no
+// process is in it.
+func removeNetNS(path string) error {
+	if err := unix.Unmount(path, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("unmounting %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}

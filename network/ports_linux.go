@@ -1,0 +1,335 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// PortRule is a published port of a container: connections to HostIP
+// (every address of the host when not valid) at HostPort reach the
+// container's ContainerIP at ContainerPort.
+//
+// How: from other hosts and the host's own non-loopback addresses, kernel
+// DNAT (no copy through berth, the throughput of the bridge itself); on
+// loopback, where DNAT cannot send a packet out of the host's lo, a
+// userland proxy in the supervisor, which also holds the port so that no
+// other program takes it. Docker does the same (iptables plus
+// docker-proxy).
+type PortRule struct {
+	ContainerID   string
+	Bridge        string
+	HostIP        netip.Addr
+	HostPort      int
+	ContainerIP   netip.Addr
+	ContainerPort int
+	Protocol      string // tcp, udp
+}
+
+func (p PortRule) tag() string { return "port:" + p.ContainerID[:12] }
+
+// rules are p's DNAT rule (not for a loopback address: the proxy serves
+// it) and the rule that lets the DNAT'ed connection through to the bridge.
+func (p PortRule) rules() []rule {
+	var out []rule
+	if !p.HostIP.IsLoopback() {
+		dnat := []string{"!", "-i", p.Bridge, "-p", p.Protocol, "--dport", strconv.Itoa(p.HostPort)}
+		if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
+			dnat = append([]string{"-d", p.HostIP.String()}, dnat...)
+		}
+		dnat = append(dnat, "-j", "DNAT", "--to-destination", netip.AddrPortFrom(p.ContainerIP, uint16(p.ContainerPort)).String())
+		out = append(out, rule{"nat", chainDNAT, withComment(p.tag(), dnat...)})
+	}
+	out = append(out, rule{"filter", chainNet, withComment(p.tag(), "-d", p.ContainerIP.String(), "!", "-i", p.Bridge, "-o", p.Bridge,
+		"-p", p.Protocol, "--dport", strconv.Itoa(p.ContainerPort), "-j", "ACCEPT")})
+	return out
+}
+
+// Publish adds the firewall rules of a container's published ports.
+func (m *Manager) Publish(ports []PortRule) error {
+	fw, err := newFirewall()
+	if err != nil {
+		return err
+	}
+	if err := fw.ensureBase(); err != nil {
+		return err
+	}
+	for _, p := range ports {
+		if err := fw.ensureRules(p.rules()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Unpublish removes the firewall rules of a container's published ports.
+func (m *Manager) Unpublish(containerID string) error {
+	fw, err := newFirewall()
+	if err != nil {
+		return err
+	}
+	return fw.removeTagged("port:" + containerID[:12])
+}
+
+// Proxy is the userland end of a published port: it holds the host port
+// and copies connections (datagrams for UDP) to the container.
+type Proxy struct {
+	rule   PortRule
+	tcp    net.Listener
+	udp    *net.UDPConn
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[io.Closer]struct{}
+	closed bool
+}
+
+// ListenProxy binds the host port of p; a port another program holds is
+// an error naming it.
+func ListenProxy(p PortRule) (*Proxy, error) {
+	host := ""
+	if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
+		host = p.HostIP.String()
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(p.HostPort))
+	px := &Proxy{rule: p, conns: map[io.Closer]struct{}{}}
+	var err error
+	switch p.Protocol {
+	case "udp":
+		var ua *net.UDPAddr
+		if ua, err = net.ResolveUDPAddr("udp", addr); err == nil {
+			px.udp, err = net.ListenUDP("udp", ua)
+		}
+	default:
+		px.tcp, err = net.Listen("tcp", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("publishing %s/%s: %w", addr, p.Protocol, err)
+	}
+	px.wg.Add(1)
+	if px.tcp != nil {
+		go px.serveTCP()
+	} else {
+		go px.serveUDP()
+	}
+	return px, nil
+}
+
+func (px *Proxy) target() string {
+	return netip.AddrPortFrom(px.rule.ContainerIP, uint16(px.rule.ContainerPort)).String()
+}
+
+func (px *Proxy) track(c io.Closer) bool {
+	px.mu.Lock()
+	defer px.mu.Unlock()
+	if px.closed {
+		c.Close()
+		return false
+	}
+	px.conns[c] = struct{}{}
+	return true
+}
+
+func (px *Proxy) untrack(c io.Closer) {
+	px.mu.Lock()
+	delete(px.conns, c)
+	px.mu.Unlock()
+	c.Close()
+}
+
+func (px *Proxy) serveTCP() {
+	defer px.wg.Done()
+	for {
+		in, err := px.tcp.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		px.wg.Add(1)
+		go func() {
+			defer px.wg.Done()
+			if !px.track(in) {
+				return
+			}
+			defer px.untrack(in)
+			out, err := net.DialTimeout("tcp", px.target(), 10*time.Second)
+			if err != nil {
+				return
+			}
+			if !px.track(out) {
+				return
+			}
+			defer px.untrack(out)
+			// Both directions; a half close is passed on (a client that
+			// shuts its writing side down still gets the answer). On
+			// Linux, io.Copy between TCP sockets splices.
+			done := make(chan struct{}, 2)
+			pipe := func(dst, src net.Conn) {
+				io.Copy(dst, src)
+				if tc, ok := dst.(*net.TCPConn); ok {
+					tc.CloseWrite()
+				}
+				done <- struct{}{}
+			}
+			go pipe(out, in)
+			go pipe(in, out)
+			<-done
+			<-done
+		}()
+	}
+}
+
+// udpIdle is how long a UDP flow lives without traffic (Docker's proxy
+// uses 90 s).
+const udpIdle = 90 * time.Second
+
+func (px *Proxy) serveUDP() {
+	defer px.wg.Done()
+	flows := map[string]*net.UDPConn{}
+	var mu sync.Mutex
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := px.udp.ReadFromUDP(buf)
+		if err != nil {
+			mu.Lock()
+			for _, c := range flows {
+				c.Close()
+			}
+			mu.Unlock()
+			return
+		}
+		mu.Lock()
+		out, ok := flows[from.String()]
+		if !ok {
+			ta, err := net.ResolveUDPAddr("udp", px.target())
+			if err == nil {
+				out, err = net.DialUDP("udp", nil, ta)
+			}
+			if err != nil {
+				mu.Unlock()
+				continue
+			}
+			flows[from.String()] = out
+			px.wg.Add(1)
+			go func(from *net.UDPAddr) {
+				defer px.wg.Done()
+				reply := make([]byte, 65535)
+				for {
+					out.SetReadDeadline(time.Now().Add(udpIdle))
+					n, err := out.Read(reply)
+					if err != nil {
+						break
+					}
+					px.udp.WriteToUDP(reply[:n], from)
+				}
+				mu.Lock()
+				delete(flows, from.String())
+				mu.Unlock()
+				out.Close()
+			}(from)
+		}
+		mu.Unlock()
+		out.Write(buf[:n])
+	}
+}
+
+// Close releases the port and ends the connections under way.
+func (px *Proxy) Close() error {
+	px.mu.Lock()
+	px.closed = true
+	for c := range px.conns {
+		c.Close()
+	}
+	px.mu.Unlock()
+	if px.tcp != nil {
+		px.tcp.Close()
+	}
+	if px.udp != nil {
+		px.udp.Close()
+	}
+	px.wg.Wait()
+	return nil
+}
+
+// FreePort finds a free host port of protocol on hostIP: what a port
+// published without a host port gets.
+func FreePort(ctx context.Context, protocol string, hostIP netip.Addr) (int, error) {
+	host := ""
+	if hostIP.IsValid() && !hostIP.IsUnspecified() {
+		host = hostIP.String()
+	}
+	var lc net.ListenConfig
+	if protocol == "udp" {
+		c, err := lc.ListenPacket(ctx, "udp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
+	}
+	l, err := lc.Listen(ctx, "tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// PortHolder names the process that holds a host port, for the error of a
+// port taken: "nginx (pid 123)", or "" when it cannot be found (another
+// network namespace, or not allowed to look).
+func PortHolder(protocol string, port int) string {
+	var inodes []string
+	for _, f := range []string{"/proc/net/" + protocol, "/proc/net/" + protocol + "6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) < 10 {
+				continue
+			}
+			_, hexPort, ok := strings.Cut(fields[1], ":")
+			if !ok {
+				continue
+			}
+			p, err := strconv.ParseUint(hexPort, 16, 16)
+			// TCP: listening (0A) only; UDP: any bound socket.
+			if err != nil || int(p) != port || protocol == "tcp" && fields[3] != "0A" {
+				continue
+			}
+			inodes = append(inodes, "socket:["+fields[9]+"]")
+		}
+	}
+	if len(inodes) == 0 {
+		return ""
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, pe := range procs {
+		pid, err := strconv.Atoi(pe.Name())
+		if err != nil {
+			continue
+		}
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+			if err == nil && slices.Contains(inodes, target) {
+				comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+				return fmt.Sprintf("%s (pid %d)", strings.TrimSpace(string(comm)), pid)
+			}
+		}
+	}
+	return ""
+}
