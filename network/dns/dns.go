@@ -228,13 +228,13 @@ func run(ctx context.Context, srv *dns.Server) error {
 func (s *Server) handle(ctx context.Context, w dns.ResponseWriter, req *dns.Msg) {
 	_, overTCP := w.LocalAddr().(*net.TCPAddr)
 	reply := s.names.answer(req)
-	if reply != nil {
-		// RA says whether the server recurses for names it does not
-		// hold (RFC 1035), which it does when it may forward.
-		reply.RecursionAvailable = len(s.upstreams) > 0
-	} else {
+	if reply == nil {
 		reply = s.forward(ctx, req, overTCP)
 	}
+	// RA says whether this server recurses for the names it does not hold
+	// (RFC 1035), which it does when it may forward, whatever the
+	// upstream that answered says of itself.
+	reply.RecursionAvailable = len(s.upstreams) > 0
 	if !overTCP {
 		// A client over UDP gets what fits its buffer, with the TC bit
 		// set when records had to go, so that it asks again over TCP.
