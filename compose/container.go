@@ -551,13 +551,12 @@ const linuxSignals = `HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIP
 	STKFLT CHLD CONT STOP TSTP TTIN TTOU URG XCPU XFSZ VTALRM PROF WINCH IO PWR SYS`
 
 // networkMode maps network_mode. Without one a docker compose service
-// joins the project's default network; bridged networks come with the
-// networks issue, and until then such a container has only loopback
-// ("none").
+// joins its networks (the project's default one if it names none):
+// "bridge", whose attachments the verbs add (connect).
 func (b *containerBuilder) networkMode() string {
 	switch m := b.svc.NetworkMode; {
-	case m == "":
-		return "none"
+	case m == "" || m == "bridge":
+		return "bridge"
 	case m == "host" || m == "none":
 		return m
 	case strings.HasPrefix(m, types.NetworkModeServicePrefix), strings.HasPrefix(m, types.NetworkModeContainerPrefix):

@@ -378,7 +378,7 @@ func TestContainerSpecProcess(t *testing.T) {
 			func(c spec.Container) bool {
 				return !c.Process.TTY && !c.Process.OpenStdin && !c.Init && !c.ReadOnly && !c.Privileged &&
 					c.StopSignal == "" && c.StopGracePeriod == nil && c.ShmSize == 0 && c.Mounts == nil &&
-					c.NetworkMode == "none" && c.Log == (spec.Log{}) && c.Resources == (spec.Resources{})
+					c.NetworkMode == "bridge" && c.Log == (spec.Log{}) && c.Resources == (spec.Resources{})
 			}, ""},
 		{"init, read_only, privileged, shm_size", "init: true\n    read_only: true\n    privileged: true\n    shm_size: 128m", v1.Config{},
 			func(c spec.Container) bool { return c.Init && c.ReadOnly && c.Privileged && c.ShmSize == 128<<20 }, ""},
@@ -680,9 +680,10 @@ services:
     dns_search: example.com
     dns_opt: [use-vc, "ndots:2"]
 `, v1.Config{})
-	// Bridged networks come later: until then a service has loopback only.
-	if c.NetworkMode != "none" {
-		t.Errorf("network mode %q, want none", c.NetworkMode)
+	// A service joins its networks (their attachments are the verbs' to
+	// add).
+	if c.NetworkMode != "bridge" {
+		t.Errorf("network mode %q, want bridge", c.NetworkMode)
 	}
 	wantHosts := []string{"gateway:host-gateway", "otherhost:50.31.209.229", "somehost:162.242.195.82", "somehost:::1"}
 	if !slices.Equal(c.ExtraHosts, wantHosts) {
@@ -705,7 +706,6 @@ services:
 	for _, tc := range []struct{ mode, err string }{
 		{"service:db", `network_mode: "service:db": sharing another container's network is not supported yet`},
 		{"container:other", `network_mode: "container:other"`},
-		{"bridge", `network_mode: "bridge" is not supported yet`},
 	} {
 		_, err := containerFor(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    network_mode: \""+tc.mode+"\"\n  db: {image: postgres}\n", v1.Config{})
 		checkError(t, err, errdefs.ErrNotImplemented, tc.err)

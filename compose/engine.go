@@ -40,6 +40,8 @@ type Engine interface {
 	Top(ctx context.Context, id string) ([][]string, error)
 	// Stats reads a container's resource use.
 	Stats(ctx context.Context, id string) (Stats, error)
+	// Networks creates networks and gives containers their addresses.
+	Networks() NetworkManager
 	// Watch makes sure the project's supervisor runs: a new one adopts
 	// the containers the last one left (after a crash, a kill -9).
 	Watch(ctx context.Context, project string) error

@@ -93,6 +93,9 @@ func Down(ctx context.Context, lo project.Options, eng Engine, images ImageRemov
 	if err != nil {
 		return err
 	}
+	if err := removeNetworks(ctx, p, eng.Networks(), o.Progress, o.Warn); err != nil {
+		return err
+	}
 	if o.RemoveImages == "all" && images != nil {
 		var refs []string
 		for _, s := range p.Services {

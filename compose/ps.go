@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berth-dev/berth/project"
+	"github.com/berth-dev/berth/runtime/spec"
 )
 
 // ContainerStatus is a container as `ps` shows it and `rm` picks it.
@@ -29,6 +30,8 @@ type ContainerStatus struct {
 	// Restarting is set while it waits to start again.
 	RestartCount int
 	Restarting   bool
+	// Ports are its published ports.
+	Ports []spec.Port
 }
 
 // Service is the compose service the container belongs to.

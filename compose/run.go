@@ -21,6 +21,8 @@ import (
 // (runtime/container): making containers from specs.
 type ContainerRuntime interface {
 	Create(ctx context.Context, c spec.Container) (Container, error)
+	// Networks creates networks and gives containers their addresses.
+	Networks() NetworkManager
 }
 
 // Container is a created container, as the verbs drive it: started once,
@@ -116,8 +118,17 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	if err != nil {
 		return 0, err
 	}
+	nm := rt.Networks()
+	if err := ensureNetworks(ctx, p, []string{o.Service}, nm, func(Progress) {}); err != nil {
+		return 0, err
+	}
+	// docker compose run publishes no port unless asked (--service-ports).
+	if err := connect(ctx, p, svc, &c, nm, false); err != nil {
+		return 0, err
+	}
 	ct, err := rt.Create(ctx, c)
 	if err != nil {
+		nm.Release(context.WithoutCancel(ctx), c.ID)
 		return 0, err
 	}
 	if o.Remove {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/project"
 	"github.com/berth-dev/berth/runtime/image"
+	"github.com/berth-dev/berth/runtime/spec"
 )
 
 // Progress is one change of one resource, as docker compose shows it:
@@ -133,7 +134,17 @@ func Up(ctx context.Context, lo project.Options, environ map[string]string, imag
 		}
 	}
 	slices.Sort(services)
+	var held []spec.Port
+	for _, c := range existing {
+		held = append(held, c.Ports...)
+	}
+	if err := checkPorts(p, toCreate, held); err != nil {
+		return nil, err
+	}
 	if err := ensureImages(ctx, p, toCreate, images, o.Pull, o.PullEvents); err != nil {
+		return nil, err
+	}
+	if err := ensureNetworks(ctx, p, services, eng.Networks(), o.Progress); err != nil {
 		return nil, err
 	}
 
@@ -288,7 +299,12 @@ func (u *upper) create(ctx context.Context, s Step) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	nm := u.eng.Networks()
+	if err := connect(ctx, u.p, svc, &c, nm, true); err != nil {
+		return "", err
+	}
 	if err := u.eng.Create(ctx, c); err != nil {
+		nm.Release(context.WithoutCancel(ctx), c.ID)
 		return "", fmt.Errorf("creating container %s: %w", c.Name, err)
 	}
 	return c.ID, nil

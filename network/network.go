@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -31,44 +30,16 @@ import (
 
 	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/flock"
+	"github.com/berth-dev/berth/network/netspec"
 )
 
-// Config is a network as a compose file declares it.
-type Config struct {
-	Name       string            `json:"name"`
-	Project    string            `json:"project,omitempty"`
-	Internal   bool              `json:"internal,omitempty"`
-	Attachable bool              `json:"attachable,omitempty"`
-	Labels     map[string]string `json:"labels,omitempty"`
-	// Subnet, Gateway and IPRange come from ipam.config; a subnet is
-	// picked from the default pools when Subnet is not valid, and the
-	// gateway is its first address when Gateway is not.
-	Subnet  netip.Prefix `json:"subnet"`
-	Gateway netip.Addr   `json:"gateway"`
-	IPRange netip.Prefix `json:"ipRange"`
-}
-
-// Network is a network berth created.
-type Network struct {
-	Config
-	ID      string    `json:"id"`
-	Bridge  string    `json:"bridge"`
-	Created time.Time `json:"created"`
-	// Endpoints are the containers attached, by container id.
-	Endpoints map[string]Endpoint `json:"endpoints,omitempty"`
-}
-
-// Endpoint is a container's attachment to a network.
-type Endpoint struct {
-	ContainerID string `json:"containerId"`
-	Name        string `json:"name"` // the container's
-	Service     string `json:"service,omitempty"`
-	// Aliases are the other names it answers to on the network: its
-	// service, hostname, aliases, links aliases.
-	Aliases []string   `json:"aliases,omitempty"`
-	IP      netip.Addr `json:"ip"`
-	MAC     string     `json:"mac"`
-}
+// The network package's data, defined where compose can use it.
+type (
+	Config          = netspec.Config
+	Network         = netspec.Network
+	Endpoint        = netspec.Endpoint
+	EndpointRequest = netspec.EndpointRequest
+)
 
 // Manager creates networks and attaches containers to them.
 type Manager struct {
@@ -251,17 +222,6 @@ func (m *Manager) Remove(ctx context.Context, name string) error {
 	return nil
 }
 
-// EndpointRequest asks for a container's attachment to a network.
-type EndpointRequest struct {
-	Network     string
-	ContainerID string
-	Name        string
-	Service     string
-	Aliases     []string
-	IP          netip.Addr // ipv4_address; any free one when not valid
-	MAC         string     // mac_address; derived from the address when empty
-}
-
 // Allocate gives a container its address on a network (the same one if it
 // has one already) and records the endpoint.
 func (m *Manager) Allocate(ctx context.Context, r EndpointRequest) (Endpoint, error) {
@@ -324,19 +284,4 @@ func (m *Manager) Release(ctx context.Context, containerID string) error {
 		}
 	}
 	return nil
-}
-
-// Lookup is what the embedded DNS of a network answers for name: the
-// addresses of the containers whose name, service or alias it is (every
-// replica of a service).
-func (n *Network) Lookup(name string) []netip.Addr {
-	name = strings.TrimSuffix(strings.ToLower(name), ".")
-	var out []netip.Addr
-	for _, id := range slices.Sorted(maps.Keys(n.Endpoints)) {
-		e := n.Endpoints[id]
-		if strings.EqualFold(e.Name, name) || slices.ContainsFunc(e.Aliases, func(a string) bool { return strings.EqualFold(a, name) }) {
-			out = append(out, e.IP)
-		}
-	}
-	return out
 }

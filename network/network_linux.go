@@ -293,28 +293,66 @@ func newNetNS(path string) error {
 		return fmt.Errorf("network namespace: %w", err)
 	}
 	f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		// The thread that enters the new namespace is thrown away with
-		// it locked: nothing else ever runs in it.
-		runtime.LockOSThread()
+	if err := onThrowawayThread(func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("network namespace: %w", err)
-			return
+			return fmt.Errorf("network namespace: %w", err)
 		}
 		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
 		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("network namespace: binding it at %s: %w", path, err)
-			return
+			return fmt.Errorf("network namespace: binding it at %s: %w", path, err)
 		}
-		errc <- nil
-	}()
-	if err := <-errc; err != nil {
+		return nil
+	}); err != nil {
 		os.Remove(path)
 		return err
 	}
 	return nil
 }
+
+// onThrowawayThread runs fn, which changes its thread's namespaces, on a
+// thread that is thrown away afterwards (a goroutine that exits locked to
+// its thread ends the thread). Never on the process's main thread: Go
+// keeps that one, and /proc/self/ns/* names its namespaces, which
+// libcontainer takes for the host's.
+func onThrowawayThread(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			// Holding the main thread, this goroutine makes sure the
+			// next one runs on another: a locked thread runs only its
+			// own goroutine. The main thread is then given back as it
+			// was.
+			err := onThrowawayThread(fn)
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// InNetNS runs fn on a thread in the network namespace at path (a socket
+// fn makes stays in that namespace). Tests use it to play another host.
+func InNetNS(path string, fn func() error) error {
+	return onThrowawayThread(func() error {
+		ns, err := netns.GetFromPath(path)
+		if err != nil {
+			return err
+		}
+		defer ns.Close()
+		if err := netns.Set(ns); err != nil {
+			return err
+		}
+		return fn()
+	})
+}
+
+// NewNetNS makes a network namespace bound at path; RemoveNetNS removes
+// it. Tests use them to play another host.
+func NewNetNS(path string) error    { return newNetNS(path) }
+func RemoveNetNS(path string) error { return removeNetNS(path) }
 
 // isNetNS reports whether path is a bound network namespace.
 func isNetNS(path string) (bool, error) {

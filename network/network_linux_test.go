@@ -9,13 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+
+	"github.com/berth-dev/berth/network/netspec"
 )
 
 func needRoot(t *testing.T) {
@@ -152,7 +152,7 @@ func TestNetworkLifecycle(t *testing.T) {
 
 	// A published port: DNAT from the host's other addresses, the proxy
 	// on loopback.
-	port, err := FreePort(ctx, "tcp", netip.Addr{})
+	port, err := netspec.FreePort(ctx, "tcp", netip.Addr{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,8 +164,8 @@ func TestNetworkLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ListenProxy(pr); err == nil || PortHolder("tcp", port) == "" {
-		t.Errorf("a port held twice, or its holder not found: %v %q", err, PortHolder("tcp", port))
+	if _, err := ListenProxy(pr); err == nil || netspec.PortHolder("tcp", port) == "" {
+		t.Errorf("a port held twice, or its holder not found: %v %q", err, netspec.PortHolder("tcp", port))
 	}
 	addrs := []string{"127.0.0.1"}
 	if a := hostAddress(t); a != "" {
@@ -210,30 +210,12 @@ func TestNetworkLifecycle(t *testing.T) {
 	}
 }
 
-// inNetNS runs fn on a thread in the network namespace at path.
-func inNetNS(path string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // the thread dies with the goroutine
-		ns, err := netns.GetFromPath(path)
-		if err == nil {
-			err = netns.Set(ns)
-			ns.Close()
-		}
-		if err == nil {
-			err = fn()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
-
 // listenIn listens in a network namespace (a socket stays in the
 // namespace it was made in).
 func listenIn(t *testing.T, path, network, addr string) net.Listener {
 	t.Helper()
 	var l net.Listener
-	if err := inNetNS(path, func() (err error) { l, err = net.Listen(network, addr); return err }); err != nil {
+	if err := InNetNS(path, func() (err error) { l, err = net.Listen(network, addr); return err }); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
@@ -250,7 +232,7 @@ func listenIn(t *testing.T, path, network, addr string) net.Listener {
 }
 
 func dialIn(path, addr string) error {
-	return inNetNS(path, func() error {
+	return InNetNS(path, func() error {
 		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 		if err != nil {
 			return err

@@ -1,16 +1,12 @@
 package network
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -260,76 +256,4 @@ func (px *Proxy) Close() error {
 	}
 	px.wg.Wait()
 	return nil
-}
-
-// FreePort finds a free host port of protocol on hostIP: what a port
-// published without a host port gets.
-func FreePort(ctx context.Context, protocol string, hostIP netip.Addr) (int, error) {
-	host := ""
-	if hostIP.IsValid() && !hostIP.IsUnspecified() {
-		host = hostIP.String()
-	}
-	var lc net.ListenConfig
-	if protocol == "udp" {
-		c, err := lc.ListenPacket(ctx, "udp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return 0, err
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port, nil
-	}
-	l, err := lc.Listen(ctx, "tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// PortHolder names the process that holds a host port, for the error of a
-// port taken: "nginx (pid 123)", or "" when it cannot be found (another
-// network namespace, or not allowed to look).
-func PortHolder(protocol string, port int) string {
-	var inodes []string
-	for _, f := range []string{"/proc/net/" + protocol, "/proc/net/" + protocol + "6"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			fields := strings.Fields(line)
-			if len(fields) < 10 {
-				continue
-			}
-			_, hexPort, ok := strings.Cut(fields[1], ":")
-			if !ok {
-				continue
-			}
-			p, err := strconv.ParseUint(hexPort, 16, 16)
-			// TCP: listening (0A) only; UDP: any bound socket.
-			if err != nil || int(p) != port || protocol == "tcp" && fields[3] != "0A" {
-				continue
-			}
-			inodes = append(inodes, "socket:["+fields[9]+"]")
-		}
-	}
-	if len(inodes) == 0 {
-		return ""
-	}
-	procs, _ := os.ReadDir("/proc")
-	for _, pe := range procs {
-		pid, err := strconv.Atoi(pe.Name())
-		if err != nil {
-			continue
-		}
-		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-		for _, fd := range fds {
-			target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
-			if err == nil && slices.Contains(inodes, target) {
-				comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-				return fmt.Sprintf("%s (pid %d)", strings.TrimSpace(string(comm)), pid)
-			}
-		}
-	}
-	return ""
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/compose"
 	"github.com/berth-dev/berth/internal/flock"
+	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/logs"
 	"github.com/berth-dev/berth/runtime/spec"
@@ -27,6 +28,7 @@ type engine struct {
 	containerStore
 	g   *globalOptions
 	run string // BERTH_RUN
+	nm  *network.Manager
 
 	mu      sync.Mutex
 	clients map[string]*supervisor.Client
@@ -45,7 +47,34 @@ func (g *globalOptions) engine() (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &engine{containerStore: containerStore{rt: rt, root: g.berthRoot()}, g: g, run: g.runDir(), clients: map[string]*supervisor.Client{}}, nil
+	nm, err := g.networkManager()
+	if err != nil {
+		return nil, err
+	}
+	return &engine{containerStore: containerStore{rt: rt, root: g.berthRoot()}, g: g, run: g.runDir(), nm: nm, clients: map[string]*supervisor.Client{}}, nil
+}
+
+// networkManager keeps networks under BERTH_ROOT/networks and the
+// containers' network namespaces under BERTH_RUN/netns.
+func (g *globalOptions) networkManager() (*network.Manager, error) {
+	return network.New(filepath.Join(g.berthRoot(), "networks"), filepath.Join(g.runDir(), "netns"))
+}
+
+func (e *engine) Networks() compose.NetworkManager { return e.nm }
+
+// createContainer creates a container, its network namespace first (the
+// runtime checks it exists): what run and up share.
+func createContainer(ctx context.Context, rt *container.Runtime, nm *network.Manager, c spec.Container) (*container.Container, error) {
+	if c.NetworkMode == "bridge" {
+		if err := nm.Attach(ctx, c.ID, network.AttachmentsOf(&c)); err != nil {
+			return nil, fmt.Errorf("container %s: %w", c.Name, err)
+		}
+	}
+	ct, err := rt.Create(ctx, c)
+	if err != nil && c.NetworkMode == "bridge" {
+		nm.Detach(context.WithoutCancel(ctx), c.ID, network.AttachmentsOf(&c))
+	}
+	return ct, err
 }
 
 // projectRunDir holds a project's lock and its supervisor's socket.
@@ -105,7 +134,7 @@ func (e *engine) Lock(ctx context.Context, project string) (func(), error) {
 }
 
 func (e *engine) Create(ctx context.Context, c spec.Container) error {
-	_, err := e.rt.Create(ctx, c)
+	_, err := createContainer(ctx, e.rt, e.nm, c)
 	return err
 }
 
@@ -204,11 +233,15 @@ func newSuperviseCommand(g *globalOptions, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			nm, err := g.networkManager()
+			if err != nil {
+				return err
+			}
 			logf := func(format string, args ...any) {
 				fmt.Fprintf(s.err, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
 			}
 			return supervisor.Serve(cmd.Context(), supervisor.Options{
-				Runtime: rt, Project: g.name, Dir: projectRunDir(g.runDir(), g.name),
+				Runtime: rt, Networks: nm, Project: g.name, Dir: projectRunDir(g.runDir(), g.name),
 				StateFile: supervisorState(g.berthRoot(), g.name), Logf: logf,
 			})
 		},

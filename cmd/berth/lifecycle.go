@@ -559,3 +559,47 @@ func printStats(w io.Writer, rows []statsRow, format string, clear bool) {
 	}
 	tw.Flush()
 }
+
+func newPortCommand(g *globalOptions, s streams) *cobra.Command {
+	var protocol string
+	var index int
+	cmd := &cobra.Command{
+		Use:   "port [OPTIONS] SERVICE PRIVATE_PORT",
+		Short: "Print the public port for a port binding",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			private, err := strconv.Atoi(args[1])
+			if err != nil {
+				return fmt.Errorf("invalid private port %q", args[1])
+			}
+			eng, err := g.engine()
+			if err != nil {
+				return err
+			}
+			_, cs, err := compose.SelectContainers(cmd.Context(), g.projectOptions(), eng, args[:1])
+			if err != nil {
+				return err
+			}
+			slices.SortFunc(cs, func(a, b compose.ContainerStatus) int { return a.Number() - b.Number() })
+			for _, c := range cs {
+				if index > 0 && c.Number() != index || index == 0 && c.Number() != 1 && len(cs) > 1 {
+					continue
+				}
+				for _, p := range c.Ports {
+					if p.ContainerPort == private && p.Protocol == protocol {
+						ip := p.HostIP
+						if ip == "" {
+							ip = "0.0.0.0"
+						}
+						fmt.Fprintf(s.out, "%s:%d\n", ip, p.HostPort)
+						return nil
+					}
+				}
+			}
+			return fmt.Errorf("no port %d/%s is published for service %q", private, protocol, args[0])
+		},
+	}
+	cmd.Flags().StringVar(&protocol, "protocol", "tcp", "tcp or udp")
+	cmd.Flags().IntVar(&index, "index", 0, "Index of the container if service has multiple replicas")
+	return cmd
+}

@@ -134,10 +134,20 @@ func printPs(w io.Writer, cs []compose.ContainerStatus, quiet bool, format strin
 		for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
 			labels = append(labels, k+"="+c.Labels[k])
 		}
+		var ports []string
+		publishers := []psPublisher{}
+		for _, p := range c.Ports {
+			ip := p.HostIP
+			if ip == "" {
+				ip = "0.0.0.0"
+			}
+			ports = append(ports, fmt.Sprintf("%s:%d->%d/%s", ip, p.HostPort, p.ContainerPort, p.Protocol))
+			publishers = append(publishers, psPublisher{URL: ip, TargetPort: p.ContainerPort, PublishedPort: p.HostPort, Protocol: p.Protocol})
+		}
 		rows = append(rows, psRow{
 			Command: fmt.Sprintf("%q", strings.Join(c.Command, " ")), CreatedAt: c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
 			ExitCode: c.ExitCode, Health: c.Health, ID: c.ID, Image: c.Image, Labels: strings.Join(labels, ","),
-			LocalVolumes: "0", Name: c.Name, Names: c.Name, Project: c.Project(), Publishers: []psPublisher{},
+			LocalVolumes: "0", Name: c.Name, Names: c.Name, Project: c.Project(), Publishers: publishers, Ports: strings.Join(ports, ", "),
 			RunningFor: units.HumanDuration(now.Sub(c.Created)) + " ago", Service: c.Service(), Size: "0B",
 			State: psState(c), Status: statusText(c, now),
 		})
@@ -259,7 +269,7 @@ func (c containerStore) List(ctx context.Context) ([]compose.ContainerStatus, er
 		}
 		cs := compose.ContainerStatus{
 			ID: ct.ID, Name: ct.Spec.Name, Image: ct.Spec.Image, Command: ct.Spec.Process.Args,
-			Labels: ct.Spec.Labels, Created: st.Created, StartedAt: st.StartedAt, Status: st.Status,
+			Labels: ct.Spec.Labels, Created: st.Created, StartedAt: st.StartedAt, Status: st.Status, Ports: ct.Spec.Ports,
 		}
 		if st.Exit != nil {
 			cs.ExitCode, cs.FinishedAt = st.Exit.Code, st.Exit.FinishedAt

@@ -99,6 +99,7 @@ func newRootCommand(s streams, environ []string) *cobra.Command {
 		newEventsCommand(g, s),
 		newLsCommand(g, s),
 		newStatsCommand(g, s),
+		newPortCommand(g, s),
 		newSuperviseCommand(g, s),
 	)
 	root.AddCommand(newLifecycleCommands(g, s)...)

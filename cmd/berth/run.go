@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/compose"
+	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/spec"
 )
@@ -191,7 +193,11 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 	}
 	r := newPullRenderer(pullOut, g.progressMode(s.err, f.quietPull))
 	f.o.PullEvents = r.event
-	code, err := compose.Run(ctx, g.projectOptions(), g.environMap(), images, runtime{rt}, f.o)
+	nm, err := g.networkManager()
+	if err != nil {
+		return err
+	}
+	code, err := compose.Run(ctx, g.projectOptions(), g.environMap(), images, runtime{rt, nm}, f.o)
 	r.close()
 	if err != nil {
 		return err
@@ -203,17 +209,25 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 }
 
 // runtime and runContainer give compose the container runtime it drives.
-type runtime struct{ rt *container.Runtime }
+type runtime struct {
+	rt *container.Runtime
+	nm *network.Manager
+}
+
+func (r runtime) Networks() compose.NetworkManager { return r.nm }
 
 func (r runtime) Create(ctx context.Context, c spec.Container) (compose.Container, error) {
-	ct, err := r.rt.Create(ctx, c)
+	ct, err := createContainer(ctx, r.rt, r.nm, c)
 	if err != nil {
 		return nil, err
 	}
-	return runContainer{ct}, nil
+	return runContainer{ct, r.nm}, nil
 }
 
-type runContainer struct{ c *container.Container }
+type runContainer struct {
+	c  *container.Container
+	nm *network.Manager
+}
 
 func (c runContainer) Start(ctx context.Context, a compose.Attach) error {
 	return c.c.Start(ctx, container.StartOptions{
@@ -231,4 +245,12 @@ func (c runContainer) Signal(ctx context.Context, sig syscall.Signal) error {
 	return c.c.Signal(ctx, sig)
 }
 
-func (c runContainer) Remove(ctx context.Context) error { return c.c.Delete(ctx, true) }
+func (c runContainer) Remove(ctx context.Context) error {
+	if err := c.c.Delete(ctx, true); err != nil {
+		return err
+	}
+	if c.c.Spec.NetworkMode != "bridge" {
+		return nil
+	}
+	return errors.Join(c.nm.Detach(ctx, c.c.ID, network.AttachmentsOf(&c.c.Spec)), c.nm.Release(ctx, c.c.ID))
+}

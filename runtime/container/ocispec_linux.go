@@ -70,8 +70,15 @@ func ociSpec(c *spec.Container, rootfs string, files etcFiles, cgroupsPath, init
 		s.Process.OOMScoreAdj = &adj
 	}
 	switch c.NetworkMode {
-	case "", "none":
-		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace})
+	case "", "none", "bridge", "container":
+		ns := specs.LinuxNamespace{Type: specs.NetworkNamespace}
+		if c.NetworkMode == "bridge" || c.NetworkMode == "container" {
+			if c.NetNS == "" {
+				return nil, fmt.Errorf("%w: network mode %s without a network namespace", errdefs.ErrInvalidArgument, c.NetworkMode)
+			}
+			ns.Path = c.NetNS
+		}
+		s.Linux.Namespaces = append(s.Linux.Namespaces, ns)
 		// Docker's defaults in a network namespace of the container's
 		// own: any user may bind ports under 1024 and ping, so that an
 		// image running as non-root can listen on port 80.

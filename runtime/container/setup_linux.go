@@ -2,6 +2,7 @@ package container
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,13 @@ func writeEtcFiles(dir string, c *spec.Container) (etcFiles, error) {
 		hostname = h
 	}
 	hc := rootfs.HostsConfig{Hostname: hostname, Domainname: c.Domainname, ExtraHosts: c.ExtraHosts, HostNetwork: hostNet}
+	for _, n := range c.Networks {
+		hc.Addresses = append(hc.Addresses, n.IP)
+		if len(hc.HostGateway) == 0 && n.Gateway.IsValid() {
+			// host-gateway: the host as the container reaches it.
+			hc.HostGateway = []netip.Addr{n.Gateway}
+		}
+	}
 	if hostNet {
 		hc.HostFile, _ = os.ReadFile("/etc/hosts")
 	}

@@ -8,7 +8,10 @@
 // the image's root filesystem cannot give, say).
 package spec
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Container is a container to create.
 type Container struct {
@@ -34,9 +37,19 @@ type Container struct {
 	Domainname string
 	Labels     map[string]string
 
-	// NetworkMode is "none" (loopback only) or "host". Bridged networks
-	// come with the networks issue.
+	// NetworkMode is "none" (loopback only), "host", "bridge" (the
+	// container's own namespace at NetNS, set up by the network package
+	// with an interface on each of Networks) or "container" (another
+	// container's namespace, at NetNS).
 	NetworkMode string
+	// NetNS is the network namespace the container joins (bridge,
+	// container).
+	NetNS string
+	// Networks are the container's attachments to bridged networks, the
+	// first one its default route's.
+	Networks []NetworkAttachment
+	// Ports are the published ports, host ports resolved.
+	Ports []Port
 	// ExtraHosts are "name:address" lines added to /etc/hosts
 	// (extra_hosts). DNS, DNSSearch and DNSOptions make /etc/resolv.conf;
 	// without DNS the host's resolvers are used.
@@ -86,6 +99,24 @@ type Healthcheck struct {
 	// timeout 30 s, start period 0, start interval 5 s, retries 3.
 	Interval, Timeout, StartPeriod, StartInterval time.Duration
 	Retries                                       int
+}
+
+// NetworkAttachment is a container's place on a bridged network.
+type NetworkAttachment struct {
+	Network  string // the network's full name
+	Priority int
+	IP       netip.Addr
+	Gateway  netip.Addr
+	Internal bool
+}
+
+// Port is a published port: HostIP:HostPort on the host reaches the
+// container's ContainerPort. An empty HostIP means every address.
+type Port struct {
+	HostIP        string
+	HostPort      int
+	ContainerPort int
+	Protocol      string // tcp, udp
 }
 
 // Restart is a restart policy, as Docker names it.

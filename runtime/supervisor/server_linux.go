@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,9 @@ import (
 
 	"github.com/berth-dev/berth/internal/atomicfile"
 	"github.com/berth-dev/berth/internal/flock"
+	"github.com/berth-dev/berth/network"
+	"github.com/berth-dev/berth/network/dns"
+	"github.com/berth-dev/berth/network/netspec"
 	"github.com/berth-dev/berth/runtime/container"
 )
 
@@ -33,7 +37,10 @@ const (
 // Options configure a supervisor.
 type Options struct {
 	Runtime *container.Runtime
-	Project string
+	// Networks sets up the network namespaces, published ports and
+	// firewall rules of bridged containers.
+	Networks *network.Manager
+	Project  string
 	// Dir is the project's runtime directory (0700): the socket and the
 	// supervisor's lock.
 	Dir string
@@ -59,7 +66,10 @@ type server struct {
 	o  Options
 	rt *container.Runtime
 
+	ctx context.Context // Serve's: what the DNS servers live for
+
 	mu       sync.Mutex
+	dns      map[string]struct{} // networks served, by name@gateway
 	watches  map[string]*watch
 	state    State
 	conns    int // connections being served
@@ -78,6 +88,8 @@ type watch struct {
 	running   bool        // a run is watched
 	timer     *time.Timer // a restart is pending
 	gone      bool        // removed
+	proxies   []*network.Proxy
+	ports     []network.PortRule
 }
 
 // Serve runs the supervisor of a project until ctx ends or nothing is left
@@ -145,7 +157,9 @@ func Serve(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	s := &server{o: o, rt: o.Runtime, watches: map[string]*watch{}, state: st, lastBusy: time.Now(), subs: map[chan Event]struct{}{}}
+	ctx, stopDNS := context.WithCancel(ctx)
+	defer stopDNS()
+	s := &server{o: o, rt: o.Runtime, ctx: ctx, dns: map[string]struct{}{}, watches: map[string]*watch{}, state: st, lastBusy: time.Now(), subs: map[chan Event]struct{}{}}
 	if err := s.adopt(ctx); err != nil {
 		return err
 	}
@@ -172,13 +186,16 @@ func Serve(ctx context.Context, o Options) error {
 	}()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-done:
 			return fmt.Errorf("supervisor: the socket closed")
 		case <-tick.C:
+		}
+		if n%20 == 19 {
+			s.ensureRules()
 		}
 		s.mu.Lock()
 		if s.busy() {
@@ -236,6 +253,13 @@ func (s *server) adopt(ctx context.Context) error {
 				continue
 			}
 			w.running = true
+			if st.Status != "exited" {
+				s.mu.Unlock()
+				if err := s.republish(ctx, w); err != nil {
+					s.o.Logf("adopting %s's ports: %v", c.Spec.Name, err)
+				}
+				s.mu.Lock()
+			}
 			go s.watchRun(w, st.StartedAt)
 		case s.state.Containers[id].Restarting && !w.restarter.IsStopped():
 			s.scheduleRestart(w, 0)
@@ -340,7 +364,11 @@ func (s *server) start(ctx context.Context, w *watch, explicit bool) error {
 	if running {
 		return nil // docker start of a running container: nothing to do
 	}
+	if err := s.connect(ctx, w); err != nil {
+		return err
+	}
 	if err := w.c.Start(ctx, container.StartOptions{}); err != nil {
+		s.unpublish(w)
 		return err
 	}
 	st, err := w.c.State(ctx)
@@ -376,6 +404,7 @@ func (s *server) watchRun(w *watch, started time.Time) {
 	}
 	exit, err := w.c.Wait(context.Background())
 	stopProbes()
+	s.unpublish(w)
 	if err != nil {
 		s.o.Logf("waiting for %s: %v", w.c.Spec.Name, err)
 	}
@@ -427,6 +456,96 @@ func (s *server) scheduleRestart(w *watch, delay time.Duration) {
 		s.mu.Unlock()
 	})
 	w.timer = t
+}
+
+// connect readies a bridged container's network before it starts: its
+// namespace and interfaces (made again after a reboot), the firewall
+// rules and proxies of its published ports. A host port another program
+// took fails the start, and the restart policy does not retry it.
+func (s *server) connect(ctx context.Context, w *watch) error {
+	nm := s.o.Networks
+	if nm == nil || w.c.Spec.NetworkMode != "bridge" {
+		return nil
+	}
+	if err := nm.Attach(ctx, w.c.ID, network.AttachmentsOf(&w.c.Spec)); err != nil {
+		return fmt.Errorf("container %s: %w", w.c.Spec.Name, err)
+	}
+	rules, err := nm.PortRules(&w.c.Spec)
+	if err != nil {
+		return err
+	}
+	var proxies []*network.Proxy
+	for _, r := range rules {
+		px, err := network.ListenProxy(r)
+		if err != nil {
+			for _, p := range proxies {
+				p.Close()
+			}
+			if holder := netspec.PortHolder(r.Protocol, r.HostPort); holder != "" {
+				err = fmt.Errorf("%w (held by %s)", err, holder)
+			}
+			return fmt.Errorf("container %s: %w", w.c.Spec.Name, err)
+		}
+		proxies = append(proxies, px)
+	}
+	if err := nm.Publish(rules); err != nil {
+		for _, p := range proxies {
+			p.Close()
+		}
+		return err
+	}
+	s.mu.Lock()
+	w.proxies, w.ports = proxies, rules
+	s.mu.Unlock()
+	s.serveDNS(w)
+	return nil
+}
+
+// republish takes over the published ports of a container another
+// supervisor started: its proxies went with it, its rules stayed.
+func (s *server) republish(ctx context.Context, w *watch) error {
+	nm := s.o.Networks
+	if nm == nil || w.c.Spec.NetworkMode != "bridge" {
+		return nil
+	}
+	rules, err := nm.PortRules(&w.c.Spec)
+	if err != nil {
+		return err
+	}
+	var proxies []*network.Proxy
+	var errs []error
+	for _, r := range rules {
+		px, err := network.ListenProxy(r)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		proxies = append(proxies, px)
+	}
+	if err := nm.Publish(rules); err != nil {
+		errs = append(errs, err)
+	}
+	s.mu.Lock()
+	w.proxies, w.ports = proxies, rules
+	s.mu.Unlock()
+	s.serveDNS(w)
+	return errors.Join(errs...)
+}
+
+// unpublish releases a stopped container's published ports.
+func (s *server) unpublish(w *watch) {
+	s.mu.Lock()
+	proxies, ports := w.proxies, w.ports
+	w.proxies, w.ports = nil, nil
+	s.mu.Unlock()
+	for _, p := range proxies {
+		p.Close()
+	}
+	if len(ports) > 0 && s.o.Networks != nil {
+		if err := s.o.Networks.Unpublish(w.c.ID); err != nil {
+			s.o.Logf("%v", err)
+		}
+	}
 }
 
 // probe runs w's health check until ctx ends (the run ended).
@@ -585,6 +704,14 @@ func (s *server) remove(ctx context.Context, w *watch, timeout *time.Duration) e
 	if err := w.c.Delete(ctx, true); err != nil {
 		return err
 	}
+	if nm := s.o.Networks; nm != nil && w.c.Spec.NetworkMode == "bridge" {
+		if err := nm.Detach(ctx, w.c.ID, network.AttachmentsOf(&w.c.Spec)); err != nil {
+			s.o.Logf("removing %s's network namespace: %v", w.c.Spec.Name, err)
+		}
+		if err := nm.Release(ctx, w.c.ID); err != nil {
+			s.o.Logf("releasing %s's addresses: %v", w.c.Spec.Name, err)
+		}
+	}
 	s.mu.Lock()
 	w.gone = true
 	delete(s.watches, w.c.ID)
@@ -736,4 +863,85 @@ func checkPeer(conn *net.UnixConn) error {
 		return fmt.Errorf("uid %d may not talk to the supervisor: %w", cred.Uid, syscall.EPERM)
 	}
 	return nil
+}
+
+// ensureRules puts back the firewall rules of the running containers'
+// networks and ports, should something have flushed the tables.
+func (s *server) ensureRules() {
+	nm := s.o.Networks
+	if nm == nil {
+		return
+	}
+	s.mu.Lock()
+	nets := map[string]bool{}
+	var ports []network.PortRule
+	for _, w := range s.watches {
+		if !w.running {
+			continue
+		}
+		for _, a := range w.c.Spec.Networks {
+			nets[a.Network] = true
+		}
+		ports = append(ports, w.ports...)
+	}
+	s.mu.Unlock()
+	if len(nets) == 0 {
+		return
+	}
+	var ns []*network.Network
+	for name := range nets {
+		if n, err := nm.Get(name); err == nil {
+			ns = append(ns, n)
+		}
+	}
+	if err := nm.EnsureRules(ns, ports); err != nil {
+		s.o.Logf("restoring firewall rules: %v", err)
+	}
+}
+
+// serveDNS makes sure the embedded DNS answers on the gateways of the
+// networks of w's container, for as long as the supervisor runs: the
+// names of every container on the network (read from the network's
+// state at each query, so a scale or a restart shows at once), the
+// host's resolvers for the rest unless the network is internal. Several
+// supervisors may serve one network (another project's containers joined
+// it): they share the port and give the same answers.
+func (s *server) serveDNS(w *watch) {
+	nm := s.o.Networks
+	if nm == nil {
+		return
+	}
+	for _, a := range w.c.Spec.Networks {
+		key := a.Network + "@" + a.Gateway.String()
+		s.mu.Lock()
+		_, serving := s.dns[key]
+		if !serving {
+			s.dns[key] = struct{}{}
+		}
+		s.mu.Unlock()
+		if serving {
+			continue
+		}
+		name := a.Network
+		resolv, _ := os.ReadFile("/etc/resolv.conf")
+		srv, err := dns.Listen(s.ctx, dns.Config{
+			Addr: a.Gateway, Internal: a.Internal, Upstreams: dns.Upstreams(resolv), Logf: s.o.Logf,
+			Lookup: func(q string) ([]netip.Addr, bool) {
+				n, err := nm.Get(name)
+				if err != nil {
+					return nil, false
+				}
+				ips := n.Lookup(q)
+				return ips, len(ips) > 0
+			},
+		})
+		if err != nil {
+			s.o.Logf("DNS for network %s on %s: %v", name, a.Gateway, err)
+			s.mu.Lock()
+			delete(s.dns, key)
+			s.mu.Unlock()
+			continue
+		}
+		go srv.Serve(s.ctx)
+	}
 }

@@ -197,7 +197,9 @@ func TestRestartOnFailureBackOff(t *testing.T) {
 	}
 	for i, want := range []float64{0.1, 0.2, 0.4} {
 		gap := times[i+1] - times[i]
-		if gap < want-0.01 || gap > want+0.35 { // uptime has 10 ms steps
+		// uptime has 10 ms steps; a loaded machine (CI runs packages in
+		// parallel) starts containers late, never early.
+		if gap < want-0.01 || gap > want+2 {
 			t.Errorf("restart %d after %.3fs, want %.1fs (Docker's back-off)", i+1, gap, want)
 		}
 	}

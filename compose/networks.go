@@ -1,0 +1,368 @@
+package compose
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/containerd/errdefs"
+
+	"github.com/berth-dev/berth/network/netspec"
+	"github.com/berth-dev/berth/project"
+	"github.com/berth-dev/berth/runtime/spec"
+)
+
+// NetworkManager is what the verbs need of the network package.
+type NetworkManager interface {
+	Create(ctx context.Context, cfg netspec.Config) (*netspec.Network, bool, error)
+	Get(name string) (*netspec.Network, error)
+	Remove(ctx context.Context, name string) error
+	Allocate(ctx context.Context, r netspec.EndpointRequest) (netspec.Endpoint, error)
+	Release(ctx context.Context, containerID string) error
+	NetNSPath(containerID string) string
+}
+
+// serviceNetworks are the keys of the project networks a service joins,
+// by priority (highest first) then name: the default network when it
+// names none and has no network_mode.
+func serviceNetworks(svc types.ServiceConfig) []string {
+	if svc.NetworkMode != "" {
+		return nil
+	}
+	if len(svc.Networks) == 0 {
+		return []string{"default"}
+	}
+	keys := slices.Sorted(maps.Keys(svc.Networks))
+	slices.SortStableFunc(keys, func(a, b string) int { return cmp.Compare(priority(svc, b), priority(svc, a)) })
+	return keys
+}
+
+func priority(svc types.ServiceConfig, key string) int {
+	if c := svc.Networks[key]; c != nil {
+		return max(c.Priority, c.GatewayPriority)
+	}
+	return 0
+}
+
+// networkConfig turns a project network into the network package's.
+func networkConfig(p *types.Project, key string) (netspec.Config, error) {
+	n, ok := p.Networks[key]
+	if !ok {
+		return netspec.Config{}, &project.Error{Err: fmt.Errorf("%w: network %q is not declared", errdefs.ErrNotFound, key)}
+	}
+	name := n.Name
+	if name == "" {
+		name = p.Name + "_" + key
+	}
+	if n.Driver != "" && n.Driver != "bridge" {
+		return netspec.Config{}, &project.Error{Key: "networks." + key + ".driver",
+			Err: fmt.Errorf("%w: driver %q: berth makes bridge networks", errdefs.ErrNotImplemented, n.Driver)}
+	}
+	cfg := netspec.Config{Name: name, Project: p.Name, Internal: n.Internal, Attachable: n.Attachable, Labels: map[string]string{}}
+	maps.Copy(cfg.Labels, n.Labels)
+	cfg.Labels["com.docker.compose.project"] = p.Name
+	cfg.Labels["com.docker.compose.network"] = key
+	if len(n.Ipam.Config) > 0 && n.Ipam.Config[0] != nil {
+		pool := n.Ipam.Config[0]
+		var err error
+		if pool.Subnet != "" {
+			if cfg.Subnet, err = netip.ParsePrefix(pool.Subnet); err != nil {
+				return cfg, &project.Error{Key: "networks." + key + ".ipam.config.subnet", Err: fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)}
+			}
+		}
+		if pool.Gateway != "" {
+			if cfg.Gateway, err = netip.ParseAddr(pool.Gateway); err != nil {
+				return cfg, &project.Error{Key: "networks." + key + ".ipam.config.gateway", Err: fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)}
+			}
+		}
+		if pool.IPRange != "" {
+			if cfg.IPRange, err = netip.ParsePrefix(pool.IPRange); err != nil {
+				return cfg, &project.Error{Key: "networks." + key + ".ipam.config.ip_range", Err: fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)}
+			}
+		}
+	}
+	return cfg, nil
+}
+
+// ensureNetworks creates the networks the services join (an external one
+// must exist), in name order, and reports those it created.
+func ensureNetworks(ctx context.Context, p *types.Project, services []string, nm NetworkManager, progress func(Progress)) error {
+	keys := map[string]bool{}
+	for _, s := range services {
+		for _, k := range serviceNetworks(p.Services[s]) {
+			keys[k] = true
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(keys)) {
+		cfg, err := networkConfig(p, key)
+		if err != nil {
+			return err
+		}
+		if p.Networks[key].External {
+			if _, err := nm.Get(cfg.Name); err != nil {
+				if errdefs.IsNotFound(err) {
+					return fmt.Errorf("network %s declared as external, but could not be found: %w", cfg.Name, errdefs.ErrNotFound)
+				}
+				return err
+			}
+			continue
+		}
+		res := "Network " + cfg.Name
+		n, err := nm.Get(cfg.Name)
+		if err == nil && n.Project != "" && n.Project != p.Name {
+			return fmt.Errorf("%w: network %s belongs to project %s: declare it external to share it", errdefs.ErrConflict, cfg.Name, n.Project)
+		}
+		if err != nil {
+			progress(Progress{Resource: res, Status: StatusCreating})
+		}
+		_, created, err := nm.Create(ctx, cfg)
+		if err != nil {
+			progress(Progress{Resource: res, Status: StatusError, Err: err})
+			return err
+		}
+		if created {
+			progress(Progress{Resource: res, Status: StatusCreated})
+		}
+	}
+	return nil
+}
+
+// removeNetworks removes the project's networks (never external ones);
+// one still in use is a warning, as in docker compose.
+func removeNetworks(ctx context.Context, p *types.Project, nm NetworkManager, progress func(Progress), warn func(string)) error {
+	for _, key := range slices.Sorted(maps.Keys(p.Networks)) {
+		if p.Networks[key].External {
+			continue
+		}
+		cfg, err := networkConfig(p, key)
+		if err != nil {
+			continue
+		}
+		if _, err := nm.Get(cfg.Name); err != nil {
+			continue
+		}
+		res := "Network " + cfg.Name
+		progress(Progress{Resource: res, Status: StatusRemoving})
+		if err := nm.Remove(ctx, cfg.Name); err != nil {
+			if errdefs.IsFailedPrecondition(err) {
+				warn(err.Error())
+				continue
+			}
+			progress(Progress{Resource: res, Status: StatusError, Err: err})
+			return err
+		}
+		progress(Progress{Resource: res, Status: StatusRemoved})
+	}
+	return nil
+}
+
+// linkAliases are the names other services give svc with links
+// ("db:database" in web makes db answer to database too).
+func linkAliases(p *types.Project, svc string) []string {
+	var out []string
+	for _, s := range p.Services {
+		for _, l := range s.Links {
+			target, alias, ok := strings.Cut(l, ":")
+			if ok && target == svc && alias != "" && !slices.Contains(out, alias) {
+				out = append(out, alias)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// connect gives container c of service svc its networks: an endpoint (an
+// address) on each, its network namespace's path, the embedded DNS as
+// its resolver (unless the service sets dns), and its published ports.
+// On failure, what was allocated is released.
+func connect(ctx context.Context, p *types.Project, svc types.ServiceConfig, c *spec.Container, nm NetworkManager, publish bool) (retErr error) {
+	keys := serviceNetworks(svc)
+	if len(keys) == 0 {
+		return nil
+	}
+	defer func() {
+		if retErr != nil {
+			nm.Release(context.WithoutCancel(ctx), c.ID)
+		}
+	}()
+	c.NetworkMode = "bridge"
+	c.NetNS = nm.NetNSPath(c.ID)
+	for _, key := range keys {
+		cfg, err := networkConfig(p, key)
+		if err != nil {
+			return err
+		}
+		n, err := nm.Get(cfg.Name)
+		if err != nil {
+			return fmt.Errorf("service %q: network %s: %w", svc.Name, cfg.Name, err)
+		}
+		r := netspec.EndpointRequest{Network: n.Name, ContainerID: c.ID, Name: c.Name, Service: svc.Name, MAC: svc.MacAddress}
+		r.Aliases = append(r.Aliases, svc.Name, c.ID[:12])
+		if c.Hostname != "" && c.Hostname != c.ID[:12] {
+			r.Aliases = append(r.Aliases, c.Hostname)
+		}
+		r.Aliases = append(r.Aliases, linkAliases(p, svc.Name)...)
+		if sn := svc.Networks[key]; sn != nil {
+			r.Aliases = append(r.Aliases, sn.Aliases...)
+			if sn.MacAddress != "" {
+				r.MAC = sn.MacAddress
+			}
+			if sn.Ipv4Address != "" {
+				if r.IP, err = netip.ParseAddr(sn.Ipv4Address); err != nil {
+					return &project.Error{Service: svc.Name, Key: "networks." + key + ".ipv4_address", Err: fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err)}
+				}
+			}
+		}
+		if c.Labels[OneoffLabel] == "True" {
+			// A one-off container answers to its own name only.
+			r.Aliases = []string{c.ID[:12]}
+		}
+		ep, err := nm.Allocate(ctx, r)
+		if err != nil {
+			return &project.Error{Service: svc.Name, Key: "networks." + key, Err: err}
+		}
+		c.Networks = append(c.Networks, spec.NetworkAttachment{Network: n.Name, Priority: priority(svc, key), IP: ep.IP, Gateway: n.Gateway, Internal: n.Internal})
+	}
+	if len(svc.DNS) == 0 {
+		c.DNS = []string{c.Networks[0].Gateway.String()}
+	}
+	if !publish {
+		return nil
+	}
+	for _, pc := range svc.Ports {
+		ports, err := publishedPorts(ctx, svc, pc)
+		if err != nil {
+			return err
+		}
+		c.Ports = append(c.Ports, ports...)
+	}
+	return nil
+}
+
+// publishedPorts resolves one ports entry: a host port for each container
+// port (any free one when none is given, or a free one of a range).
+func publishedPorts(ctx context.Context, svc types.ServiceConfig, pc types.ServicePortConfig) ([]spec.Port, error) {
+	proto := cmp.Or(strings.ToLower(pc.Protocol), "tcp")
+	if proto != "tcp" && proto != "udp" {
+		return nil, &project.Error{Service: svc.Name, Key: "ports", Err: fmt.Errorf("%w: protocol %q: use tcp or udp", errdefs.ErrNotImplemented, pc.Protocol)}
+	}
+	var hostIP netip.Addr
+	if pc.HostIP != "" {
+		var err error
+		if hostIP, err = netip.ParseAddr(pc.HostIP); err != nil {
+			return nil, &project.Error{Service: svc.Name, Key: "ports", Err: fmt.Errorf("%w: host_ip %q: %w", errdefs.ErrInvalidArgument, pc.HostIP, err)}
+		}
+		if !hostIP.Is4() {
+			return nil, &project.Error{Service: svc.Name, Key: "ports", Err: fmt.Errorf("%w: host_ip %s: only IPv4 is supported", errdefs.ErrNotImplemented, hostIP)}
+		}
+	}
+	p := spec.Port{HostIP: pc.HostIP, ContainerPort: int(pc.Target), Protocol: proto}
+	lo, hi := 0, 0
+	if pc.Published != "" {
+		a, b, isRange := strings.Cut(pc.Published, "-")
+		var err1, err2 error
+		lo, err1 = strconv.Atoi(a)
+		hi = lo
+		if isRange {
+			hi, err2 = strconv.Atoi(b)
+		}
+		if err1 != nil || err2 != nil || lo < 1 || hi > 65535 || hi < lo {
+			return nil, &project.Error{Service: svc.Name, Key: "ports", Err: fmt.Errorf("%w: published port %q", errdefs.ErrInvalidArgument, pc.Published)}
+		}
+	}
+	switch {
+	case lo == 0:
+		port, err := netspec.FreePort(ctx, proto, hostIP)
+		if err != nil {
+			return nil, fmt.Errorf("service %q: finding a free port: %w", svc.Name, err)
+		}
+		p.HostPort = port
+	case lo == hi:
+		p.HostPort = lo
+	default:
+		for port := lo; port <= hi; port++ {
+			if portFree(proto, hostIP, port) {
+				p.HostPort = port
+				break
+			}
+		}
+		if p.HostPort == 0 {
+			return nil, &project.Error{Service: svc.Name, Key: "ports", Err: fmt.Errorf("%w: no free host port in %s/%s", errdefs.ErrConflict, pc.Published, proto)}
+		}
+	}
+	return []spec.Port{p}, nil
+}
+
+// portFree reports whether a host port can be bound now.
+func portFree(proto string, hostIP netip.Addr, port int) bool {
+	host := ""
+	if hostIP.IsValid() && !hostIP.IsUnspecified() {
+		host = hostIP.String()
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	if proto == "udp" {
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// checkPorts fails, before anything is created, when a fixed host port
+// that services are about to publish is taken by something else than
+// the project's own containers (held tells those).
+func checkPorts(p *types.Project, services []string, held []spec.Port) error {
+	type key struct {
+		proto string
+		port  int
+	}
+	seen := map[key]string{}
+	for _, name := range services {
+		svc := p.Services[name]
+		for _, pc := range svc.Ports {
+			if pc.Published == "" || strings.Contains(pc.Published, "-") {
+				continue
+			}
+			port, err := strconv.Atoi(pc.Published)
+			if err != nil {
+				continue
+			}
+			proto := cmp.Or(strings.ToLower(pc.Protocol), "tcp")
+			k := key{proto, port}
+			if other, ok := seen[k]; ok && svc.GetScale() <= 1 {
+				return &project.Error{Service: name, Key: "ports", Err: fmt.Errorf("%w: host port %d/%s is also published by service %q", errdefs.ErrConflict, port, proto, other)}
+			}
+			seen[k] = name
+			if slices.ContainsFunc(held, func(h spec.Port) bool { return h.HostPort == port && h.Protocol == proto }) {
+				continue
+			}
+			ip, _ := netip.ParseAddr(pc.HostIP)
+			if portFree(proto, ip, port) {
+				continue
+			}
+			where := cmp.Or(pc.HostIP, "0.0.0.0")
+			msg := fmt.Sprintf("host port %s:%d/%s is already in use", where, port, proto)
+			if holder := netspec.PortHolder(proto, port); holder != "" {
+				msg += " by " + holder
+			}
+			return &project.Error{Service: name, Key: "ports", Err: fmt.Errorf("%w: %s", errdefs.ErrConflict, msg)}
+		}
+	}
+	return nil
+}
