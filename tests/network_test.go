@@ -1,0 +1,410 @@
+package tests
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/berth-dev/berth/network"
+)
+
+// netState lists what berth's networks leave on the host: links, network
+// namespaces of c, and iptables rules of berth's other than the base
+// chains (which stay, as Docker's do).
+func (c *cli) netState() string {
+	c.t.Helper()
+	var out []string
+	links, _ := netlink.LinkList()
+	for _, l := range links {
+		if n := l.Attrs().Name; strings.HasPrefix(n, "brt-") || strings.HasPrefix(n, "vt") {
+			out = append(out, n)
+		}
+	}
+	ns, _ := os.ReadDir(filepath.Join(c.runDir, "netns"))
+	for _, e := range ns {
+		out = append(out, "netns "+e.Name())
+	}
+	for _, table := range []string{"filter", "nat"} {
+		b, _ := exec.Command("iptables", "-t", table, "-S").Output()
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, "berth:") && !strings.Contains(l, "berth:base") {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestServiceDiscovery: every service reaches the others by service name,
+// container name, alias and link alias; every replica of a service
+// answers its name; a restarted container keeps its name and address; a
+// static address is honoured.
+func TestServiceDiscovery(t *testing.T) {
+	c := newCLI(t, `
+name: disco
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "echo hi-from-$$(hostname) > /tmp/index.html; httpd -f -p 80 -h /tmp"]
+    scale: 3
+    networks:
+      default:
+        aliases: [frontend]
+  db:
+    image: busybox
+    command: ["sh", "-c", "echo db > /tmp/index.html; httpd -f -p 80 -h /tmp"]
+    networks:
+      default:
+        ipv4_address: 10.123.45.10
+  client:
+    image: busybox
+    command: ["sleep", "1000"]
+    links: ["db:database"]
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.123.45.0/24
+`)
+	before, beforeNet := c.hostState(), c.netState()
+	c.must("up", "-d")
+	for _, name := range []string{"db", "database", "disco-db-1", "10.123.45.10"} {
+		if out, code := c.run("", "exec", "-T", "client", "timeout", "5", "wget", "-qO-", "http://"+name+"/index.html"); code != 0 || out != "db\n" {
+			t.Errorf("client -> %s: %d %q", name, code, out)
+		}
+	}
+	out := c.must("exec", "-T", "client", "nslookup", "web")
+	if n := len(regexp.MustCompile(`Address: 10\.123\.45\.\d+`).FindAllString(out, -1)); n != 3 {
+		t.Errorf("web has %d addresses in DNS, want 3 (one per replica):\n%s", n, out)
+	}
+	if out, code := c.run("", "exec", "-T", "client", "timeout", "5", "wget", "-qO-", "http://frontend/index.html"); code != 0 || !strings.HasPrefix(out, "hi-from-") {
+		t.Errorf("client -> frontend (alias): %d %q", code, out)
+	}
+	if out, code := c.run("", "exec", "-T", "client", "nslookup", "nosuch-name.invalid"); code == 0 {
+		t.Errorf("an unknown name resolved:\n%s", out)
+	}
+	// A restarted container keeps its name and address.
+	c.must("restart", "db")
+	if out, code := c.run("", "exec", "-T", "client", "timeout", "5", "wget", "-qO-", "http://db/index.html"); code != 0 || out != "db\n" {
+		t.Errorf("after restart: %d %q", code, out)
+	}
+	// /etc/hosts names the container on its own address.
+	if out := c.must("exec", "-T", "db", "cat", "/etc/hosts"); !strings.Contains(out, "10.123.45.10\t") {
+		t.Errorf("/etc/hosts:\n%s", out)
+	}
+	c.must("down")
+	c.checkClean(before)
+	if after := c.netState(); after != beforeNet {
+		t.Errorf("network state changed:\n%s\n---\n%s", beforeNet, after)
+	}
+}
+
+// peer plays another host: a network namespace joined to the host by a
+// veth pair, 10.250.N.1 on the host's end, 10.250.N.2 on its own.
+type peer struct {
+	ns       string
+	hostAddr string
+	addr     string
+	link     string
+}
+
+func newPeer(t *testing.T, c *cli, n int) *peer {
+	t.Helper()
+	p := &peer{ns: filepath.Join(c.runDir, fmt.Sprintf("peer%d", n)), hostAddr: fmt.Sprintf("10.250.%d.1", n), addr: fmt.Sprintf("10.250.%d.2", n), link: fmt.Sprintf("bpeer%d", n)}
+	if err := network.NewNetNS(p.ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if l, err := netlink.LinkByName(p.link); err == nil {
+			netlink.LinkDel(l)
+		}
+		network.RemoveNetNS(p.ns)
+	})
+	run := func(args ...string) {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+	}
+	run("ip", "link", "add", p.link, "type", "veth", "peer", "name", p.link+"p")
+	run("ip", "link", "set", p.link+"p", "netns", p.ns)
+	run("ip", "addr", "add", p.hostAddr+"/24", "dev", p.link)
+	run("ip", "link", "set", p.link, "up")
+	run("nsenter", "--net="+p.ns, "ip", "addr", "add", p.addr+"/24", "dev", p.link+"p")
+	run("nsenter", "--net="+p.ns, "ip", "link", "set", p.link+"p", "up")
+	run("nsenter", "--net="+p.ns, "ip", "link", "set", "lo", "up")
+	run("nsenter", "--net="+p.ns, "ip", "route", "add", "default", "via", p.hostAddr)
+	return p
+}
+
+// dial connects from the peer to addr and reads what the server says.
+func (p *peer) dial(addr string) (string, error) {
+	var got string
+	err := network.InNetNS(p.ns, func() error {
+		conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /index.html HTTP/1.0\r\n\r\n")
+		conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		b, err := io.ReadAll(conn)
+		got = string(b)
+		return err
+	})
+	return got, err
+}
+
+// listen serves "peer" on port in the peer.
+func (p *peer) listen(t *testing.T, port int) {
+	t.Helper()
+	var l net.Listener
+	if err := network.InNetNS(p.ns, func() (err error) {
+		l, err = net.Listen("tcp", fmt.Sprintf(":%d", port))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conn.Write([]byte("peer\n"))
+			conn.Close()
+		}
+	}()
+}
+
+// TestPublishedPorts: TCP and UDP ports are reachable at 127.0.0.1 and at
+// the host's other addresses, also from another host; a port published on
+// 127.0.0.1 is not reachable from another host; a random host port is
+// given when none is asked; port prints it.
+func TestPublishedPorts(t *testing.T) {
+	c := newCLI(t, `
+name: ports
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "echo web > /tmp/index.html; httpd -f -p 80 -h /tmp"]
+    ports:
+      - "18481:80"
+      - "127.0.0.1:18482:80"
+      - "80"
+  echo:
+    image: busybox
+    command: ["sleep", "1000"]
+    ports:
+      - "18483:53535/udp"
+`)
+	p := newPeer(t, c, 1)
+	before, beforeNet := c.hostState(), c.netState()
+	c.must("up", "-d")
+	// busybox has no UDP server: the test serves UDP echo inside the echo
+	// container's network namespace, where its published port leads.
+	var udp net.PacketConn
+	if err := network.InNetNS(filepath.Join(c.runDir, "netns", c.ps()["ports-echo-1"].ID), func() (err error) {
+		udp, err = net.ListenPacket("udp", ":53535")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, from, err := udp.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			udp.WriteTo(buf[:n], from)
+		}
+	}()
+	get := func(addr string) (string, error) {
+		conn, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "GET /index.html HTTP/1.0\r\n\r\n")
+		conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		b, err := io.ReadAll(conn)
+		return string(b), err
+	}
+	for _, addr := range []string{"127.0.0.1:18481", p.hostAddr + ":18481", "127.0.0.1:18482"} {
+		if out, err := get(addr); err != nil || !strings.HasSuffix(out, "web\n") {
+			t.Errorf("%s: %v %q", addr, err, out)
+		}
+	}
+	if out, err := p.dial(p.hostAddr + ":18481"); err != nil || !strings.HasSuffix(out, "web\n") {
+		t.Errorf("from another host: %v %q", err, out)
+	}
+	if out, err := p.dial(p.hostAddr + ":18482"); err == nil {
+		t.Errorf("a port published on 127.0.0.1 answered another host: %q", out)
+	}
+	if out := c.must("port", "web", "80"); out != "0.0.0.0:18481\n" {
+		t.Errorf("port web 80: %q", out)
+	}
+	ps := c.must("ps")
+	// "80" alone: a free port of the host's.
+	if n := len(regexp.MustCompile(`:\d+->80/tcp`).FindAllString(ps, -1)); n != 3 {
+		t.Errorf("%d bindings of web's port 80, want 3:\n%s", n, ps)
+	}
+	if !strings.Contains(ps, "0.0.0.0:18481->80/tcp") || !strings.Contains(ps, "127.0.0.1:18482->80/tcp") || !strings.Contains(ps, "0.0.0.0:18483->53535/udp") {
+		t.Errorf("ps ports:\n%s", ps)
+	}
+	// UDP, through the proxy and through DNAT.
+	for _, addr := range []string{"127.0.0.1:18483", p.hostAddr + ":18483"} {
+		conn, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(3 * time.Second))
+		var got string
+		for try := 0; try < 5 && got == ""; try++ {
+			conn.Write([]byte("ping\n"))
+			buf := make([]byte, 64)
+			conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			if n, err := conn.Read(buf); err == nil {
+				got = string(buf[:n])
+			}
+		}
+		conn.Close()
+		if got != "ping\n" {
+			t.Errorf("udp %s: %q", addr, got)
+		}
+	}
+	// A taken port fails up before anything is created, naming the port,
+	// the service and who holds it.
+	l, err := net.Listen("tcp", ":18484")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c.writeCompose(`
+name: ports
+services:
+  web:
+    image: busybox
+    command: ["sh", "-c", "echo web > /tmp/index.html; httpd -f -p 80 -h /tmp"]
+    ports: ["18481:80", "127.0.0.1:18482:80", "80"]
+  echo:
+    image: busybox
+    command: ["sleep", "1000"]
+    ports: ["18483:53535/udp"]
+  late:
+    image: busybox
+    command: ["sleep", "1000"]
+    ports: ["18484:80"]
+`)
+	out, code := c.run("", "up", "-d")
+	if code == 0 || !strings.Contains(out, "18484") || !strings.Contains(out, `late`) || !strings.Contains(out, "already in use by") {
+		t.Errorf("taken port: %d\n%s", code, out)
+	}
+	if _, ok := c.ps()["ports-late-1"]; ok {
+		t.Error("late was created")
+	}
+	c.must("down")
+	c.checkClean(before)
+	if after := c.netState(); after != beforeNet {
+		t.Errorf("network state changed:\n%s\n---\n%s", beforeNet, after)
+	}
+}
+
+// TestNetworkIsolation: two networks of a project cannot reach each other
+// unless a container joins both; an internal network has no egress; a
+// container on a normal network reaches another host, also when the
+// FORWARD policy is DROP and a DOCKER-USER chain exists (Docker's layout).
+func TestNetworkIsolation(t *testing.T) {
+	c := newCLI(t, `
+name: iso
+services:
+  front:
+    image: busybox
+    command: ["sleep", "1000"]
+    networks: [frontnet]
+  back:
+    image: busybox
+    command: ["sh", "-c", "echo back > /tmp/index.html; httpd -f -p 80 -h /tmp"]
+    networks: [backnet]
+  both:
+    image: busybox
+    command: ["sh", "-c", "echo both > /tmp/index.html; httpd -f -p 80 -h /tmp"]
+    networks: [frontnet, backnet]
+  sealed:
+    image: busybox
+    command: ["sleep", "1000"]
+    networks: [inner]
+networks:
+  frontnet: {}
+  backnet: {}
+  inner:
+    internal: true
+`)
+	p := newPeer(t, c, 2)
+	before, beforeNet := c.hostState(), c.netState()
+	p.listen(t, 18490)
+	// Docker's layout: FORWARD drops by default, DOCKER-USER comes first.
+	policy := forwardPolicy(t)
+	exec.Command("iptables", "-N", "DOCKER-USER").Run()
+	exec.Command("iptables", "-I", "FORWARD", "-j", "DOCKER-USER").Run()
+	exec.Command("iptables", "-P", "FORWARD", "DROP").Run()
+	t.Cleanup(func() {
+		exec.Command("iptables", "-P", "FORWARD", policy).Run()
+		exec.Command("iptables", "-D", "FORWARD", "-j", "DOCKER-USER").Run()
+		exec.Command("iptables", "-X", "DOCKER-USER").Run()
+	})
+	c.must("up", "-d")
+	wget := func(svc, url string) (string, int) {
+		// (busybox's wget crashes with -T: timeout bounds it instead.)
+		return c.run("", "exec", "-T", svc, "timeout", "3", "wget", "-qO-", url)
+	}
+	if out, code := wget("front", "http://both/index.html"); code != 0 || out != "both\n" {
+		t.Errorf("front -> both: %d %q", code, out)
+	}
+	if out, code := wget("both", "http://back/index.html"); code != 0 || out != "back\n" {
+		t.Errorf("both -> back: %d %q", code, out)
+	}
+	// front does not even resolve back (other network); by address it
+	// cannot reach it either.
+	backIP := strings.TrimSpace(c.must("exec", "-T", "back", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1"))
+	if out, code := wget("front", "http://"+backIP+"/index.html"); code == 0 {
+		t.Errorf("front reached back at %s across networks: %q", backIP, out)
+	}
+	// Egress to another host: yes from a normal network, with FORWARD DROP.
+	if out, code := c.run("", "exec", "-T", "front", "nc", "-w", "3", p.addr, "18490"); code != 0 || out != "peer\n" {
+		t.Errorf("front -> another host: %d %q", code, out)
+	}
+	// None from an internal one.
+	if out, code := c.run("", "exec", "-T", "sealed", "nc", "-w", "2", p.addr, "18490"); code == 0 && out == "peer\n" {
+		t.Error("an internal network reached another host")
+	}
+	c.must("down")
+	c.checkClean(before)
+	if after := c.netState(); after != beforeNet {
+		t.Errorf("network state changed:\n%s\n---\n%s", beforeNet, after)
+	}
+}
+
+func forwardPolicy(t *testing.T) string {
+	out, err := exec.Command("iptables", "-S", "FORWARD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if p, ok := strings.CutPrefix(l, "-P FORWARD "); ok {
+			return strings.TrimSpace(p)
+		}
+	}
+	return "ACCEPT"
+}
