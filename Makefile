@@ -26,6 +26,7 @@ fuzz:
 	$(GO) test ./runtime/image -run '^$$' -fuzz '^FuzzExtract$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./runtime/logs -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./runtime/supervisor -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./network/dns -run '^$$' -fuzz '^FuzzAnswer$$' -fuzztime $(FUZZTIME)
 	for f in FuzzParsePasswd FuzzParseGroup FuzzHosts FuzzResolvConf; do \
 		$(GO) test ./runtime/rootfs -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) || exit 1; \
 	done
@@ -41,12 +42,13 @@ images:
 	$(GO) run ./tests/imagebuild -out $(IMAGES)
 
 # Builds berth and the offline images, loads them into berth's store
-# (BERTH_ROOT, default /var/lib/berth), shows the example project and runs
-# a one-off container of it.
+# (BERTH_ROOT, default /var/lib/berth), brings the Redis-backed counter up,
+# asks its page twice through the published port, and takes it down.
 example: build images
 	for i in busybox redis postgres; do $(BIN) load -q -i $(IMAGES)/$$i.tar; done
-	cd examples/postgres-dev && ../../$(BIN) config && ../../$(BIN) images && \
-		../../$(BIN) run --rm --no-deps -T client psql --version
+	cd examples/redis-counter && ../../$(BIN) up -d --wait && ../../$(BIN) ps && \
+		curl -fsS http://127.0.0.1:8080/cgi-bin/hits && curl -fsS http://127.0.0.1:8080/cgi-bin/hits; \
+		code=$$?; ../../$(BIN) down; exit $$code
 
 clean:
 	rm -rf bin

@@ -42,6 +42,8 @@ type Engine interface {
 	Stats(ctx context.Context, id string) (Stats, error)
 	// Networks creates networks and gives containers their addresses.
 	Networks() NetworkManager
+	// Volumes creates and removes named volumes.
+	Volumes() VolumeManager
 	// Watch makes sure the project's supervisor runs: a new one adopts
 	// the containers the last one left (after a crash, a kill -9).
 	Watch(ctx context.Context, project string) error

@@ -22,8 +22,11 @@ type DownOptions struct {
 	// RemoveImages is --rmi: "local" (images without a custom tag, which
 	// berth never makes: it does not build) or "all" (every service's).
 	RemoveImages string
-	Progress     func(Progress)
-	Warn         func(string)
+	// Volumes is -v: the project's named volumes (never external ones)
+	// and its anonymous ones go too.
+	Volumes  bool
+	Progress func(Progress)
+	Warn     func(string)
 }
 
 // ImageRemover removes images by reference (`down --rmi`).
@@ -95,6 +98,11 @@ func Down(ctx context.Context, lo project.Options, eng Engine, images ImageRemov
 	}
 	if err := removeNetworks(ctx, p, eng.Networks(), o.Progress, o.Warn); err != nil {
 		return err
+	}
+	if o.Volumes {
+		if err := removeVolumes(p, eng.Volumes(), o.Progress); err != nil {
+			return err
+		}
 	}
 	if o.RemoveImages == "all" && images != nil {
 		var refs []string

@@ -141,3 +141,31 @@ func Projects(ctx context.Context, store ContainerStore, all bool) ([]ProjectSta
 	}
 	return out, nil
 }
+
+// DependenciesOf lists what `run SERVICE` starts first: the services it
+// depends on, transitively (the service itself enabled if a profile
+// disabled it, as run does).
+func DependenciesOf(ctx context.Context, lo project.Options, service string) ([]string, error) {
+	lo.NoEnvResolution = true
+	p, err := project.Load(ctx, lo)
+	if err != nil {
+		return nil, err
+	}
+	if _, disabled := p.DisabledServices[service]; disabled {
+		if p, err = p.WithServicesEnabled(service); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := p.Services[service]; !ok {
+		return nil, &project.Error{Err: fmt.Errorf("no such service: %s", service), Hint: "run `berth config --services` to list the project's services"}
+	}
+	g, err := project.NewGraph(p)
+	if err != nil {
+		return nil, err
+	}
+	all, err := g.WithDependencies(service)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(s string) bool { return s == service }), nil
+}

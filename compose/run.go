@@ -10,7 +10,6 @@ import (
 	"syscall"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/containerd/errdefs"
 
 	"github.com/berth-dev/berth/project"
 	"github.com/berth-dev/berth/runtime/image"
@@ -23,6 +22,8 @@ type ContainerRuntime interface {
 	Create(ctx context.Context, c spec.Container) (Container, error)
 	// Networks creates networks and gives containers their addresses.
 	Networks() NetworkManager
+	// Volumes creates named volumes.
+	Volumes() VolumeManager
 }
 
 // Container is a created container, as the verbs drive it: started once,
@@ -96,16 +97,6 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	if !ok {
 		return 0, &project.Error{Err: fmt.Errorf("no such service: %s", o.Service), Hint: "run `berth config --services` to list the project's services"}
 	}
-	if len(svc.Volumes) > 0 || len(svc.Secrets) > 0 || len(svc.Configs) > 0 {
-		// Running without them would run something else than asked.
-		return 0, &project.Error{Service: o.Service, Key: "volumes",
-			Err: fmt.Errorf("%w: berth run does not mount volumes, secrets or configs yet", errdefs.ErrNotImplemented)}
-	}
-	if !o.NoDeps && len(svc.DependsOn) > 0 {
-		return 0, &project.Error{Service: o.Service, Key: "depends_on",
-			Err:  fmt.Errorf("%w: berth run does not start a service's dependencies yet", errdefs.ErrNotImplemented),
-			Hint: "pass --no-deps to run the service alone"}
-	}
 	if err := ensureImages(ctx, p, []string{o.Service}, images, o.PullPolicy, o.PullEvents); err != nil {
 		return 0, err
 	}
@@ -118,6 +109,11 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	if err != nil {
 		return 0, err
 	}
+	vols, err := mounts(p, svc, 1, rt.Volumes(), func(Progress) {})
+	if err != nil {
+		return 0, err
+	}
+	c.Mounts = append(c.Mounts, vols...)
 	nm := rt.Networks()
 	if err := ensureNetworks(ctx, p, []string{o.Service}, nm, func(Progress) {}); err != nil {
 		return 0, err

@@ -299,6 +299,11 @@ func (u *upper) create(ctx context.Context, s Step) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	vols, err := mounts(u.p, svc, s.Number, u.eng.Volumes(), u.o.Progress)
+	if err != nil {
+		return "", err
+	}
+	c.Mounts = append(c.Mounts, vols...)
 	nm := u.eng.Networks()
 	if err := connect(ctx, u.p, svc, &c, nm, true); err != nil {
 		return "", err

@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/runtime/logs"
 	"github.com/berth-dev/berth/runtime/spec"
 	"github.com/berth-dev/berth/runtime/supervisor"
+	"github.com/berth-dev/berth/volume"
 )
 
 // engine gives the compose verbs the runtime and the projects'
@@ -29,6 +30,7 @@ type engine struct {
 	g   *globalOptions
 	run string // BERTH_RUN
 	nm  *network.Manager
+	vm  *volume.Manager
 
 	mu      sync.Mutex
 	clients map[string]*supervisor.Client
@@ -51,8 +53,19 @@ func (g *globalOptions) engine() (*engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &engine{containerStore: containerStore{rt: rt, root: g.berthRoot()}, g: g, run: g.runDir(), nm: nm, clients: map[string]*supervisor.Client{}}, nil
+	vm, err := g.volumeManager()
+	if err != nil {
+		return nil, err
+	}
+	return &engine{containerStore: containerStore{rt: rt, root: g.berthRoot()}, g: g, run: g.runDir(), nm: nm, vm: vm, clients: map[string]*supervisor.Client{}}, nil
 }
+
+// volumeManager keeps named volumes under BERTH_ROOT/volumes.
+func (g *globalOptions) volumeManager() (*volume.Manager, error) {
+	return volume.New(filepath.Join(g.berthRoot(), "volumes"))
+}
+
+func (e *engine) Volumes() compose.VolumeManager { return e.vm }
 
 // networkManager keeps networks under BERTH_ROOT/networks and the
 // containers' network namespaces under BERTH_RUN/netns.

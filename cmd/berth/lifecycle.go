@@ -49,8 +49,7 @@ func newDownCommand(g *globalOptions, s streams) *cobra.Command {
 				images = store
 			}
 			pr := g.newProgress(s.err, false)
-			o.Progress, o.Warn, o.Timeout = pr.event, pr.warn, timeout.d
-			_ = volumes // named volumes come with the volumes issue: none exist to remove yet
+			o.Progress, o.Warn, o.Timeout, o.Volumes = pr.event, pr.warn, timeout.d, volumes
 			return compose.Down(cmd.Context(), g.projectOptions(), eng, images, o)
 		},
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/spec"
+	"github.com/berth-dev/berth/volume"
 )
 
 // exitCode ends berth with a container's exit code, printing nothing.
@@ -97,7 +98,7 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 	case len(f.publish) > 0 || f.servicePorts:
 		return fmt.Errorf("run --publish/--service-ports are not supported yet: published ports come with bridge networks")
 	case len(f.volumes) > 0:
-		return fmt.Errorf("run --volume is not supported yet: volumes come with their own issue")
+		return fmt.Errorf("run --volume is not supported yet: declare the volume in the service")
 	case f.build:
 		return fmt.Errorf("run --build: berth does not build images; load them with `berth load -i FILE`")
 	}
@@ -193,11 +194,36 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 	}
 	r := newPullRenderer(pullOut, g.progressMode(s.err, f.quietPull))
 	f.o.PullEvents = r.event
+	if !f.o.NoDeps {
+		// Dependencies first, as docker compose run does: up -d --wait
+		// of what the service depends on.
+		deps, err := compose.DependenciesOf(ctx, g.projectOptions(), f.o.Service)
+		if err != nil {
+			return err
+		}
+		if len(deps) > 0 {
+			eng, err := g.engine()
+			if err != nil {
+				return err
+			}
+			pr := g.newProgress(s.err, f.quietPull)
+			lo := g.projectOptions()
+			lo.Services = deps
+			o := compose.UpRunOptions{UpOptions: compose.UpOptions{Services: deps}, Wait: true, Progress: pr.event, Warn: pr.warn, PullEvents: f.o.PullEvents}
+			if _, err := compose.Up(ctx, lo, g.environMap(), images, eng, o); err != nil {
+				return err
+			}
+		}
+	}
 	nm, err := g.networkManager()
 	if err != nil {
 		return err
 	}
-	code, err := compose.Run(ctx, g.projectOptions(), g.environMap(), images, runtime{rt, nm}, f.o)
+	vm, err := g.volumeManager()
+	if err != nil {
+		return err
+	}
+	code, err := compose.Run(ctx, g.projectOptions(), g.environMap(), images, runtime{rt, nm, vm}, f.o)
 	r.close()
 	if err != nil {
 		return err
@@ -212,9 +238,11 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 type runtime struct {
 	rt *container.Runtime
 	nm *network.Manager
+	vm *volume.Manager
 }
 
 func (r runtime) Networks() compose.NetworkManager { return r.nm }
+func (r runtime) Volumes() compose.VolumeManager   { return r.vm }
 
 func (r runtime) Create(ctx context.Context, c spec.Container) (compose.Container, error) {
 	ct, err := createContainer(ctx, r.rt, r.nm, c)

@@ -88,6 +88,13 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 		return fmt.Errorf("container %s: %w", c.Spec.Name, err)
 	}
 	rootfs := filepath.Join(c.rt.dir(c.ID), "rootfs")
+	for _, m := range c.Spec.Mounts {
+		if m.CopyUp {
+			if err := copyUp(rootfs, m); err != nil {
+				return fmt.Errorf("container %s: filling a new volume: %w", c.Spec.Name, err)
+			}
+		}
+	}
 	proc, err := c.process(rootfs, c.Spec.Process.Args, c.Spec.Process.Env, c.Spec.Process.User, c.Spec.Process.GroupAdd, c.Spec.Process.WorkingDir)
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.Spec.Name, err)

@@ -159,6 +159,10 @@ type Mount struct {
 	// Options are mount(8) options, e.g. "size=65536k", "mode=1777",
 	// "rprivate".
 	Options []string
+	// CopyUp fills an empty Source (a new named volume) with what the
+	// image has at Target, owners and modes kept, before the first start
+	// (Docker's volume population; nocopy turns it off).
+	CopyUp bool
 }
 
 // Device is a host device node made available in the container.
