@@ -26,6 +26,8 @@ type ContainerStatus struct {
 	// Health is the health check's verdict: starting, healthy,
 	// unhealthy; empty without a health check.
 	Health string
+	// HealthOutput is the output of the last health probe.
+	HealthOutput string
 	// RestartCount is how many times the restart policy started it;
 	// Restarting is set while it waits to start again.
 	RestartCount int

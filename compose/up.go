@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/project"
 	"github.com/berth-dev/berth/runtime/image"
+	"github.com/berth-dev/berth/runtime/logs"
 	"github.com/berth-dev/berth/runtime/spec"
 )
 
@@ -205,9 +206,9 @@ func Up(ctx context.Context, lo project.Options, environ map[string]string, imag
 		}
 		if err := u.waitReady(wctx, services); err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-				return res, fmt.Errorf("timeout waiting for the services to be running and healthy after %v: %w", o.WaitTimeout, err)
+				err = fmt.Errorf("timeout waiting for the services to be running and healthy after %v: %w", o.WaitTimeout, err)
 			}
-			return res, err
+			return res, fmt.Errorf("%w%s", err, u.diagnose(context.WithoutCancel(ctx), services))
 		}
 	}
 	return res, nil
@@ -462,6 +463,44 @@ func ready(c ContainerStatus, cond readiness) (bool, error) {
 		}
 		return c.Status == "running" && (c.Health == "" || c.Health == "healthy"), nil
 	}
+}
+
+// diagnose says why `up --wait` failed: for each container of services
+// that is not ready, its state, the output of its last health probe and
+// its last log lines.
+func (u *upper) diagnose(ctx context.Context, services []string) string {
+	cs, err := projectList(ctx, u.eng, u.p.Name)
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, c := range cs {
+		if c.OneOff() || !slices.Contains(services, c.Service()) {
+			continue
+		}
+		if ok, _ := ready(c, needReady); ok {
+			continue
+		}
+		fmt.Fprintf(&b, "\n\ncontainer %s: %s", c.Name, c.Status)
+		if c.Status == "exited" {
+			fmt.Fprintf(&b, " (%d)", c.ExitCode)
+		}
+		if c.Health != "" {
+			fmt.Fprintf(&b, ", %s", c.Health)
+		}
+		if out := strings.TrimSpace(c.HealthOutput); out != "" {
+			fmt.Fprintf(&b, "\nlast health check output:\n  %s", strings.ReplaceAll(out, "\n", "\n  "))
+		}
+		var lines []string
+		u.eng.Logs(ctx, c.ID, logs.ReadOptions{Tail: 10}, func(r logs.Record) error {
+			lines = append(lines, strings.TrimRight(string(r.Line), "\n"))
+			return nil
+		})
+		if len(lines) > 0 {
+			fmt.Fprintf(&b, "\nlast log lines:\n  %s", strings.Join(lines, "\n  "))
+		}
+	}
+	return b.String()
 }
 
 // waitReady waits for `up --wait`: every container of services ready.

@@ -313,7 +313,26 @@ services:
 	if _, ok := c.ps()["fails-after-1"]; ok {
 		t.Error("after was created")
 	}
-	c.must("down")
+	// up --wait says why: the state, the last probe's output, the last
+	// log lines.
+	c.writeCompose(`
+name: fails
+services:
+  sick:
+    image: busybox
+    command: ["sh", "-c", "echo starting up; echo still trying; sleep 1000"]
+    healthcheck:
+      test: ["CMD-SHELL", "echo no database here; exit 1"]
+      interval: 100ms
+      retries: 2
+`)
+	out, code = c.run("", "up", "-d", "--wait", "--wait-timeout", "20")
+	for _, want := range []string{"container fails-sick-1 is unhealthy", "last health check output:\n  no database here", "last log lines:\n  starting up\n  still trying"} {
+		if code == 0 || !strings.Contains(out, want) {
+			t.Errorf("up --wait on an unhealthy service lacks %q: %d\n%s", want, code, out)
+		}
+	}
+	c.must("down", "--remove-orphans")
 	c.checkClean(before)
 }
 

@@ -284,6 +284,9 @@ func (c containerStore) List(ctx context.Context) ([]compose.ContainerStatus, er
 				cs.RestartCount, cs.Restarting = s.RestartCount, s.Restarting
 				if s.Health != nil && cs.Running() {
 					cs.Health = s.Health.Status
+					if n := len(s.Health.Log); n > 0 {
+						cs.HealthOutput = s.Health.Log[n-1].Output
+					}
 				}
 			}
 		}
