@@ -24,6 +24,9 @@ type ContainerRuntime interface {
 	Networks() NetworkManager
 	// Volumes creates named volumes.
 	Volumes() VolumeManager
+	// StartDetached has the project's supervisor start a created
+	// container and own it (run -d).
+	StartDetached(ctx context.Context, project, id string) error
 }
 
 // Container is a created container, as the verbs drive it: started once,
@@ -49,15 +52,21 @@ type Attach struct {
 
 // RunOptions are `berth run`'s.
 type RunOptions struct {
-	Service     string
-	Command     []string // replaces the service's command when not nil
-	Entrypoint  []string // replaces the service's entrypoint when not nil
-	Env         []string // KEY=VALUE, or KEY to take berth's own value
-	Labels      map[string]string
-	User        string
-	WorkingDir  string
-	Name        string
-	Remove      bool // --rm
+	Service    string
+	Command    []string // replaces the service's command when not nil
+	Entrypoint []string // replaces the service's entrypoint when not nil
+	Env        []string // KEY=VALUE, or KEY to take berth's own value
+	Labels     map[string]string
+	User       string
+	WorkingDir string
+	Name       string
+	Remove     bool // --rm
+	// Detach starts the container in the background, owned by the
+	// project's supervisor (-d); Run then returns at once.
+	Detach bool
+	// Started, when not nil, is told the container's name once it runs
+	// detached.
+	Started     func(name string)
 	NoDeps      bool
 	TTY         bool // -t, the default on a terminal
 	Interactive bool // -i: keep stdin open
@@ -126,6 +135,15 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	if err != nil {
 		nm.Release(context.WithoutCancel(ctx), c.ID)
 		return 0, err
+	}
+	if o.Detach {
+		if err := rt.StartDetached(ctx, p.Name, c.ID); err != nil {
+			return 0, err
+		}
+		if o.Started != nil {
+			o.Started(c.Name)
+		}
+		return 0, nil
 	}
 	if o.Remove {
 		defer func() {

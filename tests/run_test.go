@@ -377,6 +377,17 @@ func TestPsRm(t *testing.T) {
 	if code != 0 || strings.Count(out, "Removed") != 2 {
 		t.Errorf("rm -f: %d\n%s", code, out)
 	}
+	// run -d: in the background, owned by the project's supervisor.
+	out, code = c.run("", "run", "-d", "app", "sleep", "1000")
+	if code != 0 || !regexp.MustCompile(`^project-app-run-[0-9a-f]+\n$`).MatchString(out) {
+		t.Errorf("run -d: %d %q", code, out)
+	}
+	if e := c.ps()[strings.TrimSpace(out)]; e.State != "running" {
+		t.Errorf("run -d container: %+v", e)
+	}
+	if out, code := c.run("", "rm", "-f", "-s"); code != 0 || !strings.Contains(out, "Removed") {
+		t.Errorf("rm -f -s: %d\n%s", code, out)
+	}
 	if left := c.containers(); len(left) != 0 {
 		t.Errorf("left: %v", left)
 	}

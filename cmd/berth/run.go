@@ -93,8 +93,8 @@ func newRunCommand(g *globalOptions, s streams) *cobra.Command {
 
 func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, interactiveSet bool, args []string) error {
 	switch {
-	case f.detach:
-		return fmt.Errorf("run --detach is not supported yet: a detached container needs the project supervisor, which comes with `berth up`")
+	case f.detach && f.o.Remove:
+		return fmt.Errorf("--detach and --rm cannot be used together")
 	case len(f.publish) > 0 || f.servicePorts:
 		return fmt.Errorf("run --publish/--service-ports are not supported yet: published ports come with bridge networks")
 	case len(f.volumes) > 0:
@@ -223,7 +223,16 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 	if err != nil {
 		return err
 	}
-	code, err := compose.Run(ctx, g.projectOptions(), g.environMap(), images, runtime{rt, nm, vm}, f.o)
+	eng, err := g.engine()
+	if err != nil {
+		return err
+	}
+	if f.detach {
+		f.o.Detach, f.o.TTY, f.o.Interactive = true, false, false
+		f.o.BeforeStart, f.o.Signals = nil, nil
+		f.o.Started = func(name string) { fmt.Fprintln(s.out, name) }
+	}
+	code, err := compose.Run(ctx, g.projectOptions(), g.environMap(), images, runtime{rt, nm, vm, eng}, f.o)
 	r.close()
 	if err != nil {
 		return err
@@ -236,9 +245,14 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 
 // runtime and runContainer give compose the container runtime it drives.
 type runtime struct {
-	rt *container.Runtime
-	nm *network.Manager
-	vm *volume.Manager
+	rt  *container.Runtime
+	nm  *network.Manager
+	vm  *volume.Manager
+	eng *engine
+}
+
+func (r runtime) StartDetached(ctx context.Context, project, id string) error {
+	return r.eng.Start(ctx, project, id)
 }
 
 func (r runtime) Networks() compose.NetworkManager { return r.nm }
