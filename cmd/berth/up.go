@@ -23,16 +23,33 @@ import (
 )
 
 // progressRenderer prints what the verbs do to containers, as docker
-// compose does: " Container demo-web-1  Started" per change (plain and
-// tty), one JSON object per change (json), nothing (quiet).
+// compose does: on a terminal a line per resource, redrawn in place, with
+// its state and elapsed time under a "[+] Running n/m" header; otherwise
+// " Container demo-web-1  Started" per change (plain), one JSON object per
+// change (json), or nothing (quiet).
 type progressRenderer struct {
 	w    io.Writer
 	mode string
 	mu   sync.Mutex
+
+	// tty mode
+	order []string
+	state map[string]compose.Progress
+	start map[string]time.Time
+	took  map[string]time.Duration
+	drawn int
 }
 
 func (g *globalOptions) newProgress(w io.Writer, quiet bool) *progressRenderer {
-	return &progressRenderer{w: w, mode: g.progressMode(w, quiet)}
+	return &progressRenderer{w: w, mode: g.progressMode(w, quiet),
+		state: map[string]compose.Progress{}, start: map[string]time.Time{}, took: map[string]time.Duration{}}
+}
+
+// finalStatus tells the statuses after which a resource waits for nothing.
+var finalStatus = map[string]bool{
+	compose.StatusCreated: true, compose.StatusStarted: true, compose.StatusRunning: true, compose.StatusHealthy: true,
+	compose.StatusExited: true, compose.StatusStopped: true, compose.StatusRemoved: true, compose.StatusRecreated: true,
+	compose.StatusRestarted: true, compose.StatusKilled: true, compose.StatusError: true, "Paused": true, "Unpaused": true,
 }
 
 func (r *progressRenderer) event(p compose.Progress) {
@@ -47,6 +64,18 @@ func (r *progressRenderer) event(p compose.Progress) {
 		}
 		b, _ := json.Marshal(msg)
 		fmt.Fprintf(r.w, "%s\n", b)
+	case "tty":
+		if _, ok := r.state[p.Resource]; !ok {
+			r.order = append(r.order, p.Resource)
+		}
+		if prev, ok := r.state[p.Resource]; !ok || finalStatus[prev.Status] {
+			r.start[p.Resource] = time.Now()
+		}
+		r.state[p.Resource] = p
+		if finalStatus[p.Status] {
+			r.took[p.Resource] = time.Since(r.start[p.Resource])
+		}
+		r.redraw()
 	default:
 		if p.Err != nil {
 			fmt.Fprintf(r.w, " %s  %s: %v\n", p.Resource, p.Status, p.Err)
@@ -56,10 +85,58 @@ func (r *progressRenderer) event(p compose.Progress) {
 	}
 }
 
+// redraw rewrites the block of lines drawn so far. r.mu is held.
+func (r *progressRenderer) redraw() {
+	var b strings.Builder
+	if r.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", r.drawn)
+	}
+	done := 0
+	for _, res := range r.order {
+		if finalStatus[r.state[res].Status] {
+			done++
+		}
+	}
+	fmt.Fprintf(&b, "\x1b[2K[+] Running %d/%d\n", done, len(r.order))
+	for _, res := range r.order {
+		p := r.state[res]
+		mark := "⠿"
+		switch {
+		case p.Status == compose.StatusError:
+			mark = "✘"
+		case finalStatus[p.Status]:
+			mark = "✔"
+		}
+		took, ok := r.took[res]
+		if !ok || !finalStatus[p.Status] {
+			took = time.Since(r.start[res])
+		}
+		line := fmt.Sprintf(" %s %s  %s", mark, res, p.Status)
+		if p.Err != nil {
+			line += ": " + p.Err.Error()
+		}
+		fmt.Fprintf(&b, "\x1b[2K%-60s %.1fs\n", line, took.Seconds())
+	}
+	r.drawn = len(r.order) + 1
+	io.WriteString(r.w, b.String())
+}
+
 func (r *progressRenderer) warn(msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.mode != "quiet" {
+	switch r.mode {
+	case "quiet":
+	case "tty":
+		// Above the block, which is drawn again under it.
+		if r.drawn > 0 {
+			fmt.Fprintf(r.w, "\x1b[%dA\x1b[J", r.drawn)
+			r.drawn = 0
+		}
+		fmt.Fprintf(r.w, "WARN[0000] %s\n", msg)
+		if len(r.order) > 0 {
+			r.redraw()
+		}
+	default:
 		fmt.Fprintf(r.w, "WARN[0000] %s\n", msg)
 	}
 }
