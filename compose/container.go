@@ -560,7 +560,12 @@ func (b *containerBuilder) networkMode() string {
 	case m == "host" || m == "none":
 		return m
 	case strings.HasPrefix(m, types.NetworkModeServicePrefix), strings.HasPrefix(m, types.NetworkModeContainerPrefix):
-		b.fail(errdefs.ErrNotImplemented, "network_mode", "%q: sharing another container's network is not supported yet", m)
+		// Another container's namespace: its path is the verbs' to find
+		// (connect).
+		if len(b.svc.Ports) > 0 {
+			b.fail(errdefs.ErrInvalidArgument, "ports", "a service with network_mode %q cannot publish ports: the container it shares the network of does", m)
+		}
+		return "container"
 	default:
 		b.fail(errdefs.ErrNotImplemented, "network_mode", "%q is not supported yet: use host or none, or leave it out", m)
 	}

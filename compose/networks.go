@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,7 +34,7 @@ type NetworkManager interface {
 // by priority (highest first) then name: the default network when it
 // names none and has no network_mode.
 func serviceNetworks(svc types.ServiceConfig) []string {
-	if svc.NetworkMode != "" {
+	if svc.NetworkMode != "" && svc.NetworkMode != "bridge" {
 		return nil
 	}
 	if len(svc.Networks) == 0 {
@@ -105,7 +106,7 @@ func ensureNetworks(ctx context.Context, p *types.Project, services []string, nm
 		if err != nil {
 			return err
 		}
-		if p.Networks[key].External {
+		if n, ok := p.Networks[key]; ok && bool(n.External) {
 			if _, err := nm.Get(cfg.Name); err != nil {
 				if errdefs.IsNotFound(err) {
 					return fmt.Errorf("network %s declared as external, but could not be found: %w", cfg.Name, errdefs.ErrNotFound)
@@ -184,6 +185,9 @@ func linkAliases(p *types.Project, svc string) []string {
 // its resolver (unless the service sets dns), and its published ports.
 // On failure, what was allocated is released.
 func connect(ctx context.Context, p *types.Project, svc types.ServiceConfig, c *spec.Container, nm NetworkManager, publish bool) (retErr error) {
+	if c.NetworkMode == "container" {
+		return shareNetwork(p, svc, c, nm)
+	}
 	keys := serviceNetworks(svc)
 	if len(keys) == 0 {
 		return nil
@@ -243,6 +247,47 @@ func connect(ctx context.Context, p *types.Project, svc types.ServiceConfig, c *
 			return err
 		}
 		c.Ports = append(c.Ports, ports...)
+	}
+	return nil
+}
+
+// shareNetwork puts c in the network namespace of another container
+// (network_mode service:NAME, its first replica; or container:NAME, a
+// container of berth's by name or id), which must have one of its own
+// (bridged). c asks the other's resolver.
+func shareNetwork(p *types.Project, svc types.ServiceConfig, c *spec.Container, nm NetworkManager) error {
+	target, isService := strings.CutPrefix(svc.NetworkMode, types.NetworkModeServicePrefix)
+	if !isService {
+		target = strings.TrimPrefix(svc.NetworkMode, types.NetworkModeContainerPrefix)
+	}
+	fail := func(format string, a ...any) error {
+		return &project.Error{Service: svc.Name, Key: "network_mode", Err: fmt.Errorf(format, a...)}
+	}
+	var id string
+	var dns []string
+	if isService {
+		other, ok := p.Services[target]
+		if !ok {
+			return fail("%w: no such service: %s", errdefs.ErrNotFound, target)
+		}
+		if keys := serviceNetworks(other); len(keys) == 0 {
+			return fail("%w: service %s has network_mode %q: only a service with networks of its own can share them", errdefs.ErrNotImplemented, target, other.NetworkMode)
+		} else if cfg, err := networkConfig(p, keys[0]); err == nil {
+			if n, err := nm.Get(cfg.Name); err == nil && len(other.DNS) == 0 {
+				dns = []string{n.Gateway.String()}
+			}
+		}
+		id = ContainerID(p.Name, target, 1)
+	} else {
+		id = target // berth's containers by id
+	}
+	path := nm.NetNSPath(id)
+	if _, err := os.Stat(path); err != nil {
+		return fail("%w: %s has no network namespace of its own (is it created, on a network?)", errdefs.ErrFailedPrecondition, target)
+	}
+	c.NetNS = path
+	if len(svc.DNS) == 0 && dns != nil {
+		c.DNS = dns
 	}
 	return nil
 }
