@@ -45,6 +45,25 @@ func newFirewall() (*firewall, error) {
 	return &firewall{ipt: ipt}, nil
 }
 
+// firewall returns the manager's firewall, its base chains checked once
+// per process (every iptables call is a process of its own: the checks
+// are what made a start slow). force checks them again: after a flush.
+func (m *Manager) firewall(force bool) (*firewall, error) {
+	m.fwOnce.Do(func() { m.fw, m.fwErr = newFirewall() })
+	if m.fwErr != nil {
+		return nil, m.fwErr
+	}
+	m.baseMu.Lock()
+	defer m.baseMu.Unlock()
+	if force || !m.based {
+		if err := m.fw.ensureBase(); err != nil {
+			return nil, err
+		}
+		m.based = true
+	}
+	return m.fw, nil
+}
+
 // baseRules are the chains' order and the jumps into them.
 func baseRules() []rule {
 	return []rule{
@@ -113,6 +132,47 @@ func (f *firewall) ensureBase() error {
 		return fmt.Errorf("turning IP forwarding on: %w", err)
 	}
 	return nil
+}
+
+// intact reports whether the jumps into berth's chains are there (what a
+// flush of the tables takes away first) and whether each tag of want has
+// as many rules as want has: a cheap look (six iptables calls), which
+// another berth process putting its own rules back cannot fool.
+func (f *firewall) intact(want []rule) bool {
+	for _, j := range []rule{
+		{"filter", "FORWARD", withComment("base", "-j", chainForward)},
+		{"nat", "POSTROUTING", withComment("base", "-j", chainPost)},
+	} {
+		if ok, err := f.ipt.Exists(j.table, j.chain, j.spec...); err != nil || !ok {
+			return false
+		}
+	}
+	expected := map[string]int{}
+	for _, r := range want {
+		expected[r.spec[len(r.spec)-1]]++ // the comment, berth:<tag>, comes last
+	}
+	have := map[string]int{}
+	for _, c := range []struct{ table, chain string }{
+		{"filter", chainIntra}, {"filter", chainNet}, {"nat", chainPost}, {"nat", chainDNAT},
+	} {
+		lines, err := f.ipt.List(c.table, c.chain)
+		if err != nil {
+			return false
+		}
+		for _, l := range lines {
+			for tag := range expected {
+				if strings.Contains(l, tag+" ") || strings.Contains(l, tag+`"`) || strings.HasSuffix(l, tag) {
+					have[tag]++
+				}
+			}
+		}
+	}
+	for tag, n := range expected {
+		if have[tag] < n {
+			return false
+		}
+	}
+	return true
 }
 
 // networkRules are a network's own rules.

@@ -24,6 +24,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -45,6 +46,12 @@ type (
 type Manager struct {
 	root string // the networks' state
 	run  string // network namespaces of containers
+
+	fwOnce sync.Once
+	fw     *firewall // made once: iptables is a process per call
+	fwErr  error
+	based  bool // the base chains were checked by this process
+	baseMu sync.Mutex
 }
 
 // New returns a manager keeping state under root (BERTH_ROOT/networks)

@@ -60,11 +60,8 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 // rules, where they are missing: after a reboot, or a flush of the
 // firewall.
 func (m *Manager) ensure(n *Network) error {
-	fw, err := newFirewall()
+	fw, err := m.firewall(false)
 	if err != nil {
-		return err
-	}
-	if err := fw.ensureBase(); err != nil {
 		return err
 	}
 	link, err := netlink.LinkByName(n.Bridge)
@@ -92,32 +89,34 @@ func (m *Manager) ensure(n *Network) error {
 }
 
 // EnsureRules puts back the firewall rules of networks (a flush of the
-// tables while containers run) and of the ports published for them.
+// tables while containers run) and of the ports published for them. It
+// looks at the jumps into berth's chains first (two iptables calls) and
+// does the rest only when one is gone.
 func (m *Manager) EnsureRules(nets []*Network, ports []PortRule) error {
-	fw, err := newFirewall()
+	fw, err := m.firewall(false)
 	if err != nil {
 		return err
 	}
-	if err := fw.ensureBase(); err != nil {
-		return err
-	}
+	var want []rule
 	for _, n := range nets {
-		if err := fw.ensureRules(networkRules(n)); err != nil {
-			return err
-		}
+		want = append(want, networkRules(n)...)
 	}
 	for _, p := range ports {
-		if err := fw.ensureRules(p.rules()); err != nil {
-			return err
-		}
+		want = append(want, p.rules()...)
 	}
-	return nil
+	if fw.intact(want) {
+		return nil
+	}
+	if fw, err = m.firewall(true); err != nil {
+		return err
+	}
+	return fw.ensureRules(want)
 }
 
 // teardown removes what ensure made.
 func (m *Manager) teardown(n *Network) error {
 	var errs []error
-	if fw, err := newFirewall(); err == nil {
+	if fw, err := m.firewall(false); err == nil {
 		errs = append(errs, fw.removeTagged("net:"+n.ID[:12]))
 	}
 	if link, err := netlink.LinkByName(n.Bridge); err == nil {
@@ -175,8 +174,13 @@ func (m *Manager) Attach(ctx context.Context, containerID string, atts []Attachm
 		if _, ok := n.Endpoints[containerID]; !ok {
 			return fmt.Errorf("network %s: container %s has no address on it", n.Name, containerID)
 		}
-		if err := m.ensure(n); err != nil {
-			return err
+		// Its rules came with the bridge (and the supervisors put them
+		// back after a flush): only a bridge gone with a reboot is made
+		// again here.
+		if _, err := netlink.LinkByName(n.Bridge); err != nil {
+			if err := m.ensure(n); err != nil {
+				return err
+			}
 		}
 		nets = append(nets, n)
 	}

@@ -52,11 +52,11 @@ func (p PortRule) rules() []rule {
 
 // Publish adds the firewall rules of a container's published ports.
 func (m *Manager) Publish(ports []PortRule) error {
-	fw, err := newFirewall()
-	if err != nil {
-		return err
+	if len(ports) == 0 {
+		return nil
 	}
-	if err := fw.ensureBase(); err != nil {
+	fw, err := m.firewall(false)
+	if err != nil {
 		return err
 	}
 	for _, p := range ports {
@@ -69,7 +69,7 @@ func (m *Manager) Publish(ports []PortRule) error {
 
 // Unpublish removes the firewall rules of a container's published ports.
 func (m *Manager) Unpublish(containerID string) error {
-	fw, err := newFirewall()
+	fw, err := m.firewall(false)
 	if err != nil {
 		return err
 	}

@@ -327,6 +327,20 @@ services:
 			t.Errorf("udp %s: %q", addr, got)
 		}
 	}
+	// A flush of berth's rules while the containers run (what iptables -F
+	// does to them): the supervisor puts them back within seconds.
+	exec.Command("iptables", "-D", "FORWARD", "-m", "comment", "--comment", "berth:base", "-j", "BERTH-FORWARD").Run()
+	exec.Command("iptables", "-t", "nat", "-F", "BERTH-DNAT").Run()
+	exec.Command("iptables", "-t", "nat", "-D", "POSTROUTING", "-m", "comment", "--comment", "berth:base", "-j", "BERTH-POSTROUTING").Run()
+	eventually(t, 10*time.Second, "rules restored", func() bool {
+		nat, _ := exec.Command("iptables", "-t", "nat", "-S").Output()
+		filter, _ := exec.Command("iptables", "-S", "FORWARD").Output()
+		return strings.Contains(string(nat), "--dport 18481") && strings.Contains(string(nat), "-j BERTH-POSTROUTING") &&
+			strings.Contains(string(filter), "-j BERTH-FORWARD")
+	})
+	if out, err := p.dial(p.hostAddr + ":18481"); err != nil || !strings.HasSuffix(out, "web\n") {
+		t.Errorf("from another host after the flush: %v %q", err, out)
+	}
 	// A taken port fails up before anything is created, naming the port,
 	// the service and who holds it.
 	l, err := net.Listen("tcp", ":18484")

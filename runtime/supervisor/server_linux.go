@@ -194,8 +194,8 @@ func Serve(ctx context.Context, o Options) error {
 			return fmt.Errorf("supervisor: the socket closed")
 		case <-tick.C:
 		}
-		if n%20 == 19 {
-			s.ensureRules()
+		if n%30 == 29 {
+			s.ensureRules() // every 3 s
 		}
 		s.mu.Lock()
 		if s.busy() {
@@ -715,7 +715,10 @@ func (s *server) remove(ctx context.Context, w *watch, timeout *time.Duration) e
 	s.mu.Lock()
 	w.gone = true
 	delete(s.watches, w.c.ID)
-	err := s.persist(true)
+	// Not synced: a container removed needs nothing remembered, and a
+	// crash that loses this write leaves an entry the next supervisor
+	// drops (no such container).
+	err := s.persist(false)
 	s.mu.Unlock()
 	s.emit(w, "destroy", nil)
 	return err
