@@ -518,7 +518,7 @@ func (f *portsProject) benchHTTP(b *testing.B, addr string) {
 func (f *portsProject) benchPaired(b *testing.B, addr string, rounds int, round func(string) error, perSec string) {
 	paired := addr != f.direct
 	var timed, cpu, direct time.Duration
-	sup0, err := procCPU1(f.supervisor)
+	sup0, err := procCPU(f.supervisor, false)
 	if err != nil {
 		b.Fatalf("the supervisor (pid %d): %v", f.supervisor, err)
 	}
@@ -554,7 +554,7 @@ func (f *portsProject) benchPaired(b *testing.B, addr string, rounds int, round 
 		}
 	}
 	b.StopTimer()
-	sup1, err := procCPU1(f.supervisor)
+	sup1, err := procCPU(f.supervisor, false)
 	if err != nil {
 		b.Fatalf("the supervisor (pid %d): %v", f.supervisor, err)
 	}
@@ -569,33 +569,6 @@ func (f *portsProject) benchPaired(b *testing.B, addr string, rounds int, round 
 		b.Logf("%d ops in %v, the same on the direct path in %v: %.0f%% of its throughput",
 			b.N, timed.Round(time.Millisecond), direct.Round(time.Millisecond), 100*direct.Seconds()/timed.Seconds())
 	}
-}
-
-// procCPU1 is the CPU time, user and system, of a process itself
-// (/proc/<pid>/stat utime and stime; USER_HZ is 100 on every Linux
-// architecture Go supports).
-func procCPU1(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
-	}
-	fs := strings.Fields(string(b[i+1:]))
-	if len(fs) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
-	}
-	var ticks int64
-	for _, s := range fs[11:13] { // fields 14 and 15
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
-		}
-		ticks += n
-	}
-	return time.Duration(ticks) * time.Second / 100, nil
 }
 
 // noLoopbackNAT says why the loopback-nat experiment does not run, if it

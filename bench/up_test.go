@@ -261,7 +261,7 @@ func benchUpDown(b *testing.B, p *upProject, n int, running func(pid int, pids [
 		if err != nil {
 			b.Fatalf("%v: %s", err, out)
 		}
-		cpu, err := procCPU(pid)
+		cpu, err := procCPU(pid, true)
 		if err != nil {
 			b.Fatalf("the supervisor (pid %d) left before down returned: %v", pid, err)
 		}
@@ -523,10 +523,10 @@ func procStatus(pid int) (map[string]int64, error) {
 // every Linux architecture Go supports.
 const clockTicks = 100
 
-// procCPU is the CPU time, user and system, a process has used and that
-// of the children it waited for (/proc/<pid>/stat utime, stime, cutime,
-// cstime).
-func procCPU(pid int) (time.Duration, error) {
+// procCPU is the CPU time, user and system, a process has used, and with
+// children that of the children it waited for (/proc/<pid>/stat utime,
+// stime, then cutime, cstime).
+func procCPU(pid int, children bool) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -541,8 +541,12 @@ func procCPU(pid int) (time.Duration, error) {
 	if len(f) < 15 {
 		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
 	}
+	fields := f[11:13] // fields 14 and 15
+	if children {
+		fields = f[11:15] // and 16, 17
+	}
 	var ticks int64
-	for _, s := range f[11:15] { // fields 14 to 17
+	for _, s := range fields {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)

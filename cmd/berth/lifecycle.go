@@ -186,11 +186,7 @@ func newLogsCommand(g *globalOptions, s streams) *cobra.Command {
 			if o.Until, err = parseTimeArg(until, now); err != nil {
 				return err
 			}
-			eng, err := g.engine()
-			if err != nil {
-				return err
-			}
-			_, cs, err := compose.SelectContainers(cmd.Context(), g.projectOptions(), eng, args)
+			eng, cs, err := g.selectContainers(cmd.Context(), args)
 			if err != nil {
 				return err
 			}
@@ -288,11 +284,7 @@ func newTopCommand(g *globalOptions, s streams) *cobra.Command {
 		Use:   "top [SERVICES...]",
 		Short: "Display the running processes",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.engine()
-			if err != nil {
-				return err
-			}
-			_, cs, err := compose.SelectContainers(cmd.Context(), g.projectOptions(), eng, args)
+			eng, cs, err := g.selectContainers(cmd.Context(), args)
 			if err != nil {
 				return err
 			}
@@ -571,11 +563,7 @@ func newPortCommand(g *globalOptions, s streams) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("invalid private port %q", args[1])
 			}
-			eng, err := g.engine()
-			if err != nil {
-				return err
-			}
-			_, cs, err := compose.SelectContainers(cmd.Context(), g.projectOptions(), eng, args[:1])
+			_, cs, err := g.selectContainers(cmd.Context(), args[:1])
 			if err != nil {
 				return err
 			}
@@ -601,4 +589,16 @@ func newPortCommand(g *globalOptions, s streams) *cobra.Command {
 	cmd.Flags().StringVar(&protocol, "protocol", "tcp", "tcp or udp")
 	cmd.Flags().IntVar(&index, "index", 0, "Index of the container if service has multiple replicas")
 	return cmd
+}
+
+// selectContainers opens the engine and lists the project's containers of
+// services (all when none; one-off ones left out): what logs, top, stats
+// and port start with.
+func (g *globalOptions) selectContainers(ctx context.Context, services []string) (*engine, []compose.ContainerStatus, error) {
+	eng, err := g.engine()
+	if err != nil {
+		return nil, nil, err
+	}
+	_, cs, err := compose.SelectContainers(ctx, g.projectOptions(), eng, services)
+	return eng, cs, err
 }

@@ -255,7 +255,7 @@ func (s *server) adopt(ctx context.Context) error {
 			w.running = true
 			if st.Status != "exited" {
 				s.mu.Unlock()
-				if err := s.republish(ctx, w); err != nil {
+				if err := s.publish(w, true); err != nil {
 					s.o.Logf("adopting %s's ports: %v", c.Spec.Name, err)
 				}
 				s.mu.Lock()
@@ -470,40 +470,16 @@ func (s *server) connect(ctx context.Context, w *watch) error {
 	if err := nm.Attach(ctx, w.c.ID, network.AttachmentsOf(&w.c.Spec)); err != nil {
 		return fmt.Errorf("container %s: %w", w.c.Spec.Name, err)
 	}
-	rules, err := nm.PortRules(&w.c.Spec)
-	if err != nil {
-		return err
-	}
-	var proxies []*network.Proxy
-	for _, r := range rules {
-		px, err := network.ListenProxy(r)
-		if err != nil {
-			for _, p := range proxies {
-				p.Close()
-			}
-			if holder := netspec.PortHolder(r.Protocol, r.HostPort); holder != "" {
-				err = fmt.Errorf("%w (held by %s)", err, holder)
-			}
-			return fmt.Errorf("container %s: %w", w.c.Spec.Name, err)
-		}
-		proxies = append(proxies, px)
-	}
-	if err := nm.Publish(rules); err != nil {
-		for _, p := range proxies {
-			p.Close()
-		}
-		return err
-	}
-	s.mu.Lock()
-	w.proxies, w.ports = proxies, rules
-	s.mu.Unlock()
-	s.serveDNS(w)
-	return nil
+	return s.publish(w, false)
 }
 
-// republish takes over the published ports of a container another
-// supervisor started: its proxies went with it, its rules stayed.
-func (s *server) republish(ctx context.Context, w *watch) error {
+// publish opens the proxies of w's published ports and adds their
+// firewall rules, and serves the DNS of its networks. At a start
+// (adopting false) a port that cannot be had fails it all; when adopting
+// a container another supervisor started (its proxies went with that
+// one, its rules stayed), whatever can be had is taken, and the rest
+// reported.
+func (s *server) publish(w *watch, adopting bool) error {
 	nm := s.o.Networks
 	if nm == nil || w.c.Spec.NetworkMode != "bridge" {
 		return nil
@@ -517,13 +493,27 @@ func (s *server) republish(ctx context.Context, w *watch) error {
 	for _, r := range rules {
 		px, err := network.ListenProxy(r)
 		if err != nil {
-			errs = append(errs, err)
+			if holder := netspec.PortHolder(r.Protocol, r.HostPort); holder != "" {
+				err = fmt.Errorf("%w (held by %s)", err, holder)
+			}
+			errs = append(errs, fmt.Errorf("container %s: %w", w.c.Spec.Name, err))
+			if !adopting {
+				break
+			}
 			continue
 		}
 		proxies = append(proxies, px)
 	}
-	if err := nm.Publish(rules); err != nil {
-		errs = append(errs, err)
+	if len(errs) == 0 || adopting {
+		if err := nm.Publish(rules); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 && !adopting {
+		for _, p := range proxies {
+			p.Close()
+		}
+		return errors.Join(errs...)
 	}
 	s.mu.Lock()
 	w.proxies, w.ports = proxies, rules
@@ -635,15 +625,7 @@ func (c *capped) String() string {
 // stop stops w's container as the user asked: its restart policy stays
 // off until it is started again.
 func (s *server) stop(ctx context.Context, w *watch, timeout *time.Duration) (container.Exit, error) {
-	s.mu.Lock()
-	w.restarter.Stopped()
-	if w.timer != nil {
-		w.timer.Stop()
-		w.timer = nil
-	}
-	err := s.persist(true)
-	s.mu.Unlock()
-	if err != nil {
+	if err := s.stoppedByUser(w); err != nil {
 		return container.Exit{}, err
 	}
 	w.ops.Lock()
@@ -666,6 +648,19 @@ func (s *server) stop(ctx context.Context, w *watch, timeout *time.Duration) (co
 	return e, err
 }
 
+// stoppedByUser records a stop or kill by the user: no restart until the
+// next start, a pending one cancelled; synced, as it must outlive a crash.
+func (s *server) stoppedByUser(w *watch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w.restarter.Stopped()
+	if w.timer != nil {
+		w.timer.Stop()
+		w.timer = nil
+	}
+	return s.persist(true)
+}
+
 // kill signals w's container as the user asked.
 func (s *server) kill(ctx context.Context, w *watch, sigName string) error {
 	sig := unix.SIGKILL
@@ -676,15 +671,7 @@ func (s *server) kill(ctx context.Context, w *watch, sigName string) error {
 		}
 		sig = parsed
 	}
-	s.mu.Lock()
-	w.restarter.Stopped()
-	if w.timer != nil {
-		w.timer.Stop()
-		w.timer = nil
-	}
-	err := s.persist(true)
-	s.mu.Unlock()
-	if err != nil {
+	if err := s.stoppedByUser(w); err != nil {
 		return err
 	}
 	if err := w.c.Signal(ctx, sig); err != nil {
