@@ -164,24 +164,39 @@ func TestRestartOnFailureBackOff(t *testing.T) {
 		c.Restart = spec.Restart{Policy: "on-failure", MaxRetries: 3}
 	})
 	events := make(chan Event, 64)
-	if err := f.client.Start(ctx, ct.ID); err != nil {
-		t.Fatal(err)
-	}
 	ectx, stopEvents := context.WithCancel(ctx)
 	defer stopEvents()
 	go f.client.Events(ectx, func(e Event) error { events <- e; return nil })
+	// The subscription first: the container dies at once.
+	eventually(t, 5*time.Second, "the events subscription", func() bool {
+		_, err := os.Stat(SocketPath(f.dir))
+		return err == nil
+	})
+	time.Sleep(200 * time.Millisecond)
+	if err := f.client.Start(ctx, ct.ID); err != nil {
+		t.Fatal(err)
+	}
 
 	eventually(t, 10*time.Second, "three restarts then stopped", func() bool {
 		cs := f.containerState(t, ct.ID)
 		st, _ := ct.State(ctx)
 		return cs.RestartCount == 3 && !cs.Restarting && st.Status == "exited"
 	})
-	stopEvents()
+	// The last death's event may come a moment after the state says so.
 	var actions []string
-	for len(events) > 0 {
-		actions = append(actions, (<-events).Action)
+	for dies, timeout := 0, time.After(5*time.Second); dies < 4; {
+		select {
+		case e := <-events:
+			actions = append(actions, e.Action)
+			if e.Action == "die" {
+				dies++
+			}
+		case <-timeout:
+			dies = 4
+		}
 	}
-	if got := strings.Join(actions, " "); !strings.Contains(got, "die start die start die start die") {
+	stopEvents()
+	if got := strings.Join(actions, " "); !strings.Contains(got, "start die start die start die start die") {
 		t.Errorf("events %q, want a start after each of the first three deaths (as Docker's restart manager)", got)
 	}
 	// The back-off doubles: 100, 200 and 400 ms between the runs.
