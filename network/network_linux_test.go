@@ -82,7 +82,7 @@ func TestNetworkLifecycle(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("create: %v %v", created, err)
 	}
-	defer m.Remove(ctx, name)
+	t.Cleanup(func() { m.Remove(ctx, name) })
 	if n2, created, err := m.Create(ctx, Config{Name: name}); err != nil || created || n2.Subnet != n.Subnet {
 		t.Errorf("second create: %v %v %v", n2, created, err)
 	}
@@ -94,7 +94,7 @@ func TestNetworkLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Remove(ctx, other.Name)
+	t.Cleanup(func() { m.Remove(ctx, other.Name) })
 	if _, _, err := m.Create(ctx, Config{Name: name + "3", Subnet: netip.MustParsePrefix("10.231.7.128/25")}); err == nil {
 		t.Error("an overlapping subnet was accepted")
 	}
@@ -117,6 +117,18 @@ func TestNetworkLifecycle(t *testing.T) {
 	if _, err := m.Allocate(ctx, EndpointRequest{Network: other.Name, ContainerID: "cccccccccccccccc", Name: "p-c-1", IP: static}); err == nil {
 		t.Error("a taken static address was given twice")
 	}
+	// Also when the test fails: whatever it attached goes (Detach and
+	// Release are idempotent), before the networks' removal (deferred
+	// above, so run after these cleanups).
+	t.Cleanup(func() {
+		for _, id := range []string{"aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"} {
+			m.Detach(ctx, id, []Attachment{{Network: name}, {Network: other.Name}})
+			m.Release(ctx, id)
+		}
+		m.Unpublish("bbbbbbbbbbbbbbbb")
+		m.Remove(ctx, name)
+		m.Remove(ctx, other.Name)
+	})
 	if err := m.Attach(ctx, "aaaaaaaaaaaaaaaa", []Attachment{{Network: name}, {Network: other.Name}}); err != nil {
 		t.Fatal(err)
 	}
