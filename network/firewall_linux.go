@@ -111,12 +111,23 @@ func (f *firewall) ensureBase() error {
 			}
 		}
 	}
+	// Published ports on loopback are DNATed too (the bridges accept
+	// 127.0.0.0/8 with route_localnet): from this host only, so the jump
+	// from PREROUTING (packets from elsewhere) leaves loopback
+	// destinations out, and INPUT drops what a container sends to the
+	// host's loopback unless it answers a connection made to it — without
+	// that guard, a container crafting packets to 127.0.0.1 would reach
+	// the host's loopback services.
 	jumps := []rule{
 		{"filter", "FORWARD", withComment("base", "-j", chainForward)},
+		{"filter", "INPUT", withComment("base", "-i", "brt-+", "-d", "127.0.0.0/8", "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP")},
 		{"nat", "POSTROUTING", withComment("base", "-j", chainPost)},
-		{"nat", "PREROUTING", withComment("base", "-m", "addrtype", "--dst-type", "LOCAL", "-j", chainDNAT)},
-		{"nat", "OUTPUT", withComment("base", "!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", chainDNAT)},
+		{"nat", "PREROUTING", withComment("base", "!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", chainDNAT)},
+		{"nat", "OUTPUT", withComment("base", "-m", "addrtype", "--dst-type", "LOCAL", "-j", chainDNAT)},
 	}
+	// The jumps of berth before loopback ports were DNATed.
+	f.ipt.Delete("nat", "PREROUTING", withComment("base", "-m", "addrtype", "--dst-type", "LOCAL", "-j", chainDNAT)...)
+	f.ipt.Delete("nat", "OUTPUT", withComment("base", "!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", chainDNAT)...)
 	for _, j := range jumps {
 		ok, err := f.ipt.Exists(j.table, j.chain, j.spec...)
 		if err != nil {
@@ -136,11 +147,12 @@ func (f *firewall) ensureBase() error {
 
 // intact reports whether the jumps into berth's chains are there (what a
 // flush of the tables takes away first) and whether each tag of want has
-// as many rules as want has: a cheap look (six iptables calls), which
+// as many rules as want has: a cheap look (seven iptables calls), which
 // another berth process putting its own rules back cannot fool.
 func (f *firewall) intact(want []rule) bool {
 	for _, j := range []rule{
 		{"filter", "FORWARD", withComment("base", "-j", chainForward)},
+		{"filter", "INPUT", withComment("base", "-i", "brt-+", "-d", "127.0.0.0/8", "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED,DNAT", "-j", "DROP")},
 		{"nat", "POSTROUTING", withComment("base", "-j", chainPost)},
 	} {
 		if ok, err := f.ipt.Exists(j.table, j.chain, j.spec...); err != nil || !ok {
@@ -188,7 +200,11 @@ func networkRules(n *Network) []rule {
 	return append(rules,
 		rule{"filter", chainNet, withComment(tag, "-i", br, "!", "-o", br, "-j", "ACCEPT")},
 		rule{"filter", chainNet, withComment(tag, "-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED", "-j", "ACCEPT")},
-		rule{"nat", chainPost, withComment(tag, "-s", n.Subnet.String(), "!", "-o", br, "-j", "MASQUERADE")})
+		rule{"nat", chainPost, withComment(tag, "-s", n.Subnet.String(), "!", "-o", br, "-j", "MASQUERADE")},
+		// A connection from the host's loopback to a published port
+		// leaves with the gateway's address, which the container can
+		// answer.
+		rule{"nat", chainPost, withComment(tag, "-s", "127.0.0.0/8", "-o", br, "-j", "MASQUERADE")})
 }
 
 // ensureRules adds the rules missing of a set.

@@ -85,6 +85,12 @@ func (m *Manager) ensure(n *Network) error {
 	if err := netlink.LinkSetUp(link); err != nil {
 		return fmt.Errorf("network %s: %w", n.Name, err)
 	}
+	// Connections from the host's loopback to published ports are
+	// DNATed to the bridge (see ensureBase for the guard that goes with
+	// it).
+	if err := os.WriteFile("/proc/sys/net/ipv4/conf/"+n.Bridge+"/route_localnet", []byte("1"), 0o644); err != nil {
+		return fmt.Errorf("network %s: %w", n.Name, err)
+	}
 	return fw.ensureRules(networkRules(n))
 }
 

@@ -15,12 +15,12 @@ import (
 // (every address of the host when not valid) at HostPort reach the
 // container's ContainerIP at ContainerPort.
 //
-// How: from other hosts and the host's own non-loopback addresses, kernel
-// DNAT (no copy through berth, the throughput of the bridge itself); on
-// loopback, where DNAT cannot send a packet out of the host's lo, a
-// userland proxy in the supervisor, which also holds the port so that no
-// other program takes it. Docker does the same (iptables plus
-// docker-proxy).
+// How: kernel DNAT, from other hosts and from this host's own addresses,
+// loopback included (the bridges accept 127.0.0.0/8 with route_localnet,
+// as Docker does without its userland proxy): no copy through berth, the
+// throughput of the bridge itself. The supervisor's userland proxy holds
+// the port, so that no other program takes it, and serves what DNAT
+// cannot (a kernel without route_localnet).
 type PortRule struct {
 	ContainerID   string
 	Bridge        string
@@ -33,18 +33,17 @@ type PortRule struct {
 
 func (p PortRule) tag() string { return "port:" + p.ContainerID[:12] }
 
-// rules are p's DNAT rule (not for a loopback address: the proxy serves
-// it) and the rule that lets the DNAT'ed connection through to the bridge.
+// rules are p's DNAT rule (loopback addresses included: from this host
+// only, see ensureBase) and the rule that lets the DNAT'ed connection
+// through to the bridge.
 func (p PortRule) rules() []rule {
 	var out []rule
-	if !p.HostIP.IsLoopback() {
-		dnat := []string{"!", "-i", p.Bridge, "-p", p.Protocol, "--dport", strconv.Itoa(p.HostPort)}
-		if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
-			dnat = append([]string{"-d", p.HostIP.String()}, dnat...)
-		}
-		dnat = append(dnat, "-j", "DNAT", "--to-destination", netip.AddrPortFrom(p.ContainerIP, uint16(p.ContainerPort)).String())
-		out = append(out, rule{"nat", chainDNAT, withComment(p.tag(), dnat...)})
+	dnat := []string{"!", "-i", p.Bridge, "-p", p.Protocol, "--dport", strconv.Itoa(p.HostPort)}
+	if p.HostIP.IsValid() && !p.HostIP.IsUnspecified() {
+		dnat = append([]string{"-d", p.HostIP.String()}, dnat...)
 	}
+	dnat = append(dnat, "-j", "DNAT", "--to-destination", netip.AddrPortFrom(p.ContainerIP, uint16(p.ContainerPort)).String())
+	out = append(out, rule{"nat", chainDNAT, withComment(p.tag(), dnat...)})
 	out = append(out, rule{"filter", chainNet, withComment(p.tag(), "-d", p.ContainerIP.String(), "!", "-i", p.Bridge, "-o", p.Bridge,
 		"-p", p.Protocol, "--dport", strconv.Itoa(p.ContainerPort), "-j", "ACCEPT")})
 	return out
