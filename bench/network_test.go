@@ -92,7 +92,7 @@ func BenchmarkPublishedPort(b *testing.B) {
 	paths := []struct{ name, addr, skip string }{
 		{"direct", f.direct, ""},
 		{"dnat", f.dnat, f.noDNAT},
-		{"proxy", f.proxy, ""},
+		{"loopback", f.proxy, ""}, // 127.0.0.1: kernel DNAT since 51b6d9a, the proxy before
 		{"loopback-nat", f.proxy, f.noLoopbackNAT()},
 	}
 	for _, kind := range []string{"transfer", "http"} {
