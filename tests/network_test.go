@@ -516,3 +516,65 @@ func forwardPolicy(t *testing.T) string {
 	}
 	return "ACCEPT"
 }
+
+// TestProjectsIsolated: two projects' networks cannot reach each other;
+// a network one project created is shared with another that declares it
+// external, whose services then reach the first's by name; down of the
+// second leaves the external network alone.
+func TestProjectsIsolated(t *testing.T) {
+	a := newCLI(t, `
+name: proja
+services:
+  api:
+    image: busybox
+    command: ["sh", "-c", "echo api > /tmp/index.html; httpd -f -p 80 -h /tmp"]
+    networks: [default, shared]
+networks:
+  shared:
+    name: proja_shared
+`)
+	before := a.hostState()
+	a.must("up", "-d")
+	objs := a.netObjects("proja_default", "proja_shared")
+	apiIP := strings.TrimSpace(a.must("exec", "-T", "api", "sh", "-c", "ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1"))
+
+	// The second project shares the first's state (one host, one berth).
+	b := newCLI(t, `
+name: projb
+services:
+  joined:
+    image: busybox
+    command: ["sleep", "1000"]
+    networks: [default, shared]
+  alone:
+    image: busybox
+    command: ["sleep", "1000"]
+networks:
+  shared:
+    name: proja_shared
+    external: true
+`)
+	b.root, b.runDir, b.cgroup = a.root, a.runDir, a.cgroup
+	b.environ = a.environ
+	b.must("up", "-d")
+	if out, code := b.run("", "exec", "-T", "joined", "timeout", "5", "wget", "-qO-", "http://api/index.html"); code != 0 || out != "api\n" {
+		t.Errorf("through the external network, by name: %d %q", code, out)
+	}
+	if out, code := b.run("", "exec", "-T", "alone", "timeout", "3", "wget", "-qO-", "http://"+apiIP+"/index.html"); code == 0 {
+		t.Errorf("another project's network reached api at %s: %q", apiIP, out)
+	}
+	b.must("down")
+	// The external network stayed: the first project still works.
+	if _, err := netlink.LinkByName("brt-" + idHex("proja_shared")[:11]); err != nil {
+		t.Errorf("down of the second project removed the external network: %v", err)
+	}
+	a.must("down")
+	a.checkClean(before)
+	a.checkNetGone(objs)
+}
+
+// idHex is the id berth gives a network of that name.
+func idHex(name string) string {
+	h := sha256.Sum256([]byte("berth network\x00" + name))
+	return hex.EncodeToString(h[:])
+}

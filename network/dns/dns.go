@@ -41,6 +41,11 @@ type Config struct {
 	Port int
 	// Lookup answers the network's names. It is called concurrently.
 	Lookup Lookup
+	// LookupFrom, when not nil, answers instead of Lookup knowing who
+	// asks: a container on several networks resolves the names of all of
+	// them, whichever network's server it asks (Docker's embedded DNS
+	// answers per container, too).
+	LookupFrom func(client netip.Addr, name string) (ips []netip.Addr, ok bool)
 	// Reverse answers PTR queries for the network's addresses; nil leaves
 	// them all to the upstreams. It is called concurrently.
 	Reverse Reverse
@@ -78,12 +83,14 @@ const (
 
 // Server is a network's DNS server, bound and ready to serve.
 type Server struct {
-	udp       net.PacketConn
-	tcp       net.Listener
-	names     names
-	upstreams []netip.AddrPort
-	timeout   time.Duration
-	logf      func(format string, args ...any)
+	udp   net.PacketConn
+	tcp   net.Listener
+	names names
+	// lookupFrom is Config.LookupFrom.
+	lookupFrom func(client netip.Addr, name string) ([]netip.Addr, bool)
+	upstreams  []netip.AddrPort
+	timeout    time.Duration
+	logf       func(format string, args ...any)
 	// forwards holds a token per query being forwarded (maxForwards).
 	forwards chan struct{}
 }
@@ -109,6 +116,9 @@ func Serve(ctx context.Context, c Config) error {
 func Listen(ctx context.Context, c Config) (_ *Server, retErr error) {
 	if !c.Addr.IsValid() {
 		return nil, fmt.Errorf("embedded DNS server: no listening address: %w", errdefs.ErrInvalidArgument)
+	}
+	if c.Lookup == nil && c.LookupFrom != nil {
+		c.Lookup = func(name string) ([]netip.Addr, bool) { return c.LookupFrom(netip.Addr{}, name) }
 	}
 	if c.Lookup == nil {
 		return nil, fmt.Errorf("embedded DNS server on %s: no Lookup: %w", c.Addr, errdefs.ErrInvalidArgument)
@@ -158,13 +168,14 @@ func Listen(ctx context.Context, c Config) (_ *Server, retErr error) {
 		upstreams = nil
 	}
 	return &Server{
-		udp:       udp,
-		tcp:       tcp,
-		names:     names{lookup: c.Lookup, reverse: c.Reverse},
-		upstreams: upstreams,
-		timeout:   timeout,
-		logf:      logf,
-		forwards:  make(chan struct{}, maxForwards),
+		udp:        udp,
+		tcp:        tcp,
+		names:      names{lookup: c.Lookup, reverse: c.Reverse},
+		lookupFrom: c.LookupFrom,
+		upstreams:  upstreams,
+		timeout:    timeout,
+		logf:       logf,
+		forwards:   make(chan struct{}, maxForwards),
 	}, nil
 }
 
@@ -227,7 +238,15 @@ func run(ctx context.Context, srv *dns.Server) error {
 // upstreams.
 func (s *Server) handle(ctx context.Context, w dns.ResponseWriter, req *dns.Msg) {
 	_, overTCP := w.LocalAddr().(*net.TCPAddr)
-	reply := s.names.answer(req)
+	names := s.names
+	if s.lookupFrom != nil {
+		var client netip.Addr
+		if ap, err := netip.ParseAddrPort(w.RemoteAddr().String()); err == nil {
+			client = ap.Addr().Unmap()
+		}
+		names.lookup = func(name string) ([]netip.Addr, bool) { return s.lookupFrom(client, name) }
+	}
+	reply := names.answer(req)
 	if reply == nil {
 		reply = s.forward(ctx, req, overTCP)
 	}

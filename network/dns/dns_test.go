@@ -420,3 +420,31 @@ func TestServeListenError(t *testing.T) {
 		t.Errorf("got %v, want EADDRNOTAVAIL", err)
 	}
 }
+
+// LookupFrom: the server tells who asks (a container on several
+// networks resolves the names of all of them).
+func TestServeLookupFrom(t *testing.T) {
+	var mu sync.Mutex
+	var asked netip.Addr
+	server := start(t, Config{
+		Lookup: func(string) ([]netip.Addr, bool) { return nil, false },
+		LookupFrom: func(client netip.Addr, name string) ([]netip.Addr, bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			asked = client
+			if name == "other-network-name" && client == loopback {
+				return []netip.Addr{netip.MustParseAddr("10.9.9.9")}, true
+			}
+			return nil, false
+		},
+	})
+	for _, network := range []string{"udp", "tcp"} {
+		r := records(ask(t, network, server, "other-network-name.", dns.TypeA))
+		mu.Lock()
+		if r != "NOERROR: A 10.9.9.9" || asked != loopback {
+			t.Errorf("over %s: %s, asked by %v", network, r, asked)
+		}
+		asked = netip.Addr{}
+		mu.Unlock()
+	}
+}

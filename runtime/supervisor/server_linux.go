@@ -916,13 +916,30 @@ func (s *server) serveDNS(w *watch) {
 		resolv, _ := os.ReadFile("/etc/resolv.conf")
 		srv, err := dns.Listen(s.ctx, dns.Config{
 			Addr: a.Gateway, Internal: a.Internal, Upstreams: dns.Upstreams(resolv), Logf: s.o.Logf,
-			Lookup: func(q string) ([]netip.Addr, bool) {
+			// The names of every network the asking container is on
+			// (found by its address on this one), this network's first.
+			LookupFrom: func(client netip.Addr, q string) ([]netip.Addr, bool) {
 				n, err := nm.Get(name)
 				if err != nil {
 					return nil, false
 				}
-				ips := n.Lookup(q)
-				return ips, len(ips) > 0
+				if ips := n.Lookup(q); len(ips) > 0 {
+					return ips, true
+				}
+				for id, ep := range n.Endpoints {
+					if ep.IP != client {
+						continue
+					}
+					all, _ := nm.List()
+					for _, other := range all {
+						if _, on := other.Endpoints[id]; on && other.Name != name {
+							if ips := other.Lookup(q); len(ips) > 0 {
+								return ips, true
+							}
+						}
+					}
+				}
+				return nil, false
 			},
 		})
 		if err != nil {
