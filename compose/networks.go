@@ -225,6 +225,13 @@ func connect(ctx context.Context, p *types.Project, svc types.ServiceConfig, c *
 				}
 			}
 		}
+		for _, l := range svc.ExternalLinks {
+			target, alias, _ := strings.Cut(l, ":")
+			if r.Links == nil {
+				r.Links = map[string]string{}
+			}
+			r.Links[cmp.Or(alias, target)] = target
+		}
 		if c.Labels[OneoffLabel] == "True" {
 			// A one-off container answers to its own name only.
 			r.Aliases = []string{c.ID[:12]}

@@ -449,7 +449,11 @@ services:
   both:
     image: busybox
     command: ["sh", "-c", "echo both > /tmp/index.html; httpd -f -p 80 -h /tmp"]
-    networks: [frontnet, backnet]
+    networks:
+      frontnet: {}
+      backnet:
+        priority: 100
+        mac_address: "02:42:0a:0b:0c:0d"
   sealed:
     image: busybox
     command: ["sleep", "1000"]
@@ -484,6 +488,11 @@ networks:
 	}
 	if out, code := wget("both", "http://back/index.html"); code != 0 || out != "back\n" {
 		t.Errorf("both -> back: %d %q", code, out)
+	}
+	// priority: backnet first (eth0, the default route), with its
+	// mac_address.
+	if out := c.must("exec", "-T", "both", "cat", "/sys/class/net/eth0/address"); out != "02:42:0a:0b:0c:0d\n" {
+		t.Errorf("both's eth0 (backnet, priority 100): %q", out)
 	}
 	// front does not even resolve back (other network); by address it
 	// cannot reach it either.
@@ -546,6 +555,7 @@ services:
     image: busybox
     command: ["sleep", "1000"]
     networks: [default, shared]
+    external_links: ["proja-api-1:legacy-api"]
   alone:
     image: busybox
     command: ["sleep", "1000"]
@@ -559,6 +569,13 @@ networks:
 	b.must("up", "-d")
 	if out, code := b.run("", "exec", "-T", "joined", "timeout", "5", "wget", "-qO-", "http://api/index.html"); code != 0 || out != "api\n" {
 		t.Errorf("through the external network, by name: %d %q", code, out)
+	}
+	// external_links: a name only joined resolves.
+	if out, code := b.run("", "exec", "-T", "joined", "timeout", "5", "wget", "-qO-", "http://legacy-api/index.html"); code != 0 || out != "api\n" {
+		t.Errorf("through an external link: %d %q", code, out)
+	}
+	if out, code := a.run("", "exec", "-T", "api", "nslookup", "legacy-api"); code == 0 {
+		t.Errorf("another container resolved joined's external link:\n%s", out)
 	}
 	if out, code := b.run("", "exec", "-T", "alone", "timeout", "3", "wget", "-qO-", "http://"+apiIP+"/index.html"); code == 0 {
 		t.Errorf("another project's network reached api at %s: %q", apiIP, out)

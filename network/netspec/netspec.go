@@ -52,6 +52,9 @@ type Endpoint struct {
 	Aliases []string   `json:"aliases,omitempty"`
 	IP      netip.Addr `json:"ip"`
 	MAC     string     `json:"mac"`
+	// Links are names only this container resolves, to another
+	// container's name (external_links "name:alias").
+	Links map[string]string `json:"links,omitempty"`
 }
 
 // EndpointRequest asks for a container's attachment to a network.
@@ -63,6 +66,7 @@ type EndpointRequest struct {
 	Aliases     []string
 	IP          netip.Addr // ipv4_address; any free one when not valid
 	MAC         string     // mac_address; derived from the address when empty
+	Links       map[string]string
 }
 
 // Lookup is what the embedded DNS of a network answers for name: the

@@ -918,6 +918,7 @@ func (s *server) serveDNS(w *watch) {
 			Addr: a.Gateway, Internal: a.Internal, Upstreams: dns.Upstreams(resolv), Logf: s.o.Logf,
 			// The names of every network the asking container is on
 			// (found by its address on this one), this network's first.
+			// and the names its external_links give it.
 			LookupFrom: func(client netip.Addr, q string) ([]netip.Addr, bool) {
 				n, err := nm.Get(name)
 				if err != nil {
@@ -930,9 +931,16 @@ func (s *server) serveDNS(w *watch) {
 					if ep.IP != client {
 						continue
 					}
+					names := []string{q}
+					if target, ok := ep.Links[q]; ok {
+						names = append(names, target)
+					}
 					all, _ := nm.List()
 					for _, other := range all {
-						if _, on := other.Endpoints[id]; on && other.Name != name {
+						if _, on := other.Endpoints[id]; !on {
+							continue
+						}
+						for _, q := range names {
 							if ips := other.Lookup(q); len(ips) > 0 {
 								return ips, true
 							}
