@@ -28,6 +28,7 @@ type NetworkManager interface {
 	Allocate(ctx context.Context, r netspec.EndpointRequest) (netspec.Endpoint, error)
 	Release(ctx context.Context, containerID string) error
 	NetNSPath(containerID string) string
+	List() ([]*netspec.Network, error)
 }
 
 // serviceNetworks are the keys of the project networks a service joins,
@@ -286,7 +287,18 @@ func shareNetwork(p *types.Project, svc types.ServiceConfig, c *spec.Container, 
 		}
 		id = ContainerID(p.Name, target, 1)
 	} else {
-		id = target // berth's containers by id
+		// A berth container by id, or by name (found among the
+		// endpoints of the networks).
+		id = target
+		if nets, err := nm.List(); err == nil {
+			for _, n := range nets {
+				for cid, ep := range n.Endpoints {
+					if ep.Name == target {
+						id = cid
+					}
+				}
+			}
+		}
 	}
 	path := nm.NetNSPath(id)
 	if _, err := os.Stat(path); err != nil {

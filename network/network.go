@@ -126,10 +126,13 @@ func (m *Manager) save(n *Network) error {
 	return atomicfile.WriteBytes(m.path(n.Name), 0o600, b)
 }
 
-// idOf is a network's id: the SHA-256 of its name, as Docker's ids are 64
-// hex digits.
-func idOf(name string) string {
-	h := sha256.Sum256([]byte("berth network\x00" + name))
+// idOf is a network's id: the SHA-256 of the manager's state directory
+// and the network's name, 64 hex digits like Docker's ids. The directory
+// takes part so that two berth installations on one host (two
+// BERTH_ROOTs) never share a bridge or a rule tag, even for networks of
+// the same name.
+func (m *Manager) idOf(name string) string {
+	h := sha256.Sum256([]byte("berth network\x00" + m.root + "\x00" + name))
 	return hex.EncodeToString(h[:])
 }
 
@@ -184,7 +187,7 @@ func (m *Manager) Create(ctx context.Context, cfg Config) (_ *Network, created b
 	if cfg.IPRange.IsValid() && !(cfg.Subnet.Contains(cfg.IPRange.Addr()) && cfg.IPRange.Bits() >= cfg.Subnet.Bits()) {
 		return nil, false, fmt.Errorf("%w: network %s: ip_range %s is not in subnet %s", errdefs.ErrInvalidArgument, cfg.Name, cfg.IPRange, cfg.Subnet)
 	}
-	id := idOf(cfg.Name)
+	id := m.idOf(cfg.Name)
 	n := &Network{Config: cfg, ID: id, Bridge: "brt-" + id[:11], Created: time.Now().UTC(), Endpoints: map[string]Endpoint{}}
 	defer func() {
 		if retErr != nil {

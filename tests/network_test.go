@@ -1,8 +1,7 @@
 package tests
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -28,9 +27,7 @@ func (c *cli) netObjects(networks ...string) []string {
 	var out []string
 	links, _ := netlink.LinkList()
 	for _, name := range networks {
-		h := sha256.Sum256([]byte("berth network\x00" + name))
-		id := hex.EncodeToString(h[:])
-		bridge := "brt-" + id[:11]
+		id, bridge := c.network(name)
 		out = append(out, "link "+bridge, "rule berth:net:"+id[:12])
 		for _, l := range links {
 			if l.Attrs().Name == bridge {
@@ -243,15 +240,27 @@ services:
       - "18481:80"
       - "127.0.0.1:18482:80"
       - "80"
+    extra_hosts: ["host.docker.internal:host-gateway"]
   echo:
     image: busybox
     command: ["sleep", "1000"]
     ports:
       - "18483:53535/udp"
+  ranged:
+    image: busybox
+    command: ["sh", "-c", "echo ranged > /tmp/index.html; httpd -f -p 80 -h /tmp"]
+    ports:
+      - "18486-18488:80"
+  beside:
+    image: busybox
+    command: ["sleep", "1000"]
+    network_mode: container:ports-ranged-1
 `)
 	p := newPeer(t, c, 1)
 	before := c.hostState()
-	c.must("up", "-d")
+	// beside joins ranged by container name: once ranged exists.
+	c.must("up", "-d", "web", "echo", "ranged")
+	c.must("up", "-d", "beside")
 	objs := c.netObjects("ports_default")
 	// busybox has no UDP server: the test serves UDP echo inside the echo
 	// container's network namespace, where its published port leads.
@@ -300,8 +309,8 @@ services:
 	}
 	ps := c.must("ps")
 	// "80" alone: a free port of the host's.
-	if n := len(regexp.MustCompile(`:\d+->80/tcp`).FindAllString(ps, -1)); n != 3 {
-		t.Errorf("%d bindings of web's port 80, want 3:\n%s", n, ps)
+	if n := len(regexp.MustCompile(`:\d+->80/tcp`).FindAllString(ps, -1)); n != 4 { // web's 3, ranged's 1
+		t.Errorf("%d bindings of port 80, want 4:\n%s", n, ps)
 	}
 	if !strings.Contains(ps, "0.0.0.0:18481->80/tcp") || !strings.Contains(ps, "127.0.0.1:18482->80/tcp") || !strings.Contains(ps, "0.0.0.0:18483->53535/udp") {
 		t.Errorf("ps ports:\n%s", ps)
@@ -327,9 +336,24 @@ services:
 			t.Errorf("udp %s: %q", addr, got)
 		}
 	}
+	// A range: the first free port of it.
+	if out := c.must("port", "ranged", "80"); out != "0.0.0.0:18486\n" {
+		t.Errorf("port ranged 80: %q", out)
+	}
+	if out, err := get("127.0.0.1:18486"); err != nil || !strings.HasSuffix(out, "ranged\n") {
+		t.Errorf("ranged: %v %q", err, out)
+	}
+	// network_mode container:NAME: that container's namespace.
+	if out, code := c.run("", "exec", "-T", "beside", "timeout", "5", "wget", "-qO-", "http://127.0.0.1/index.html"); code != 0 || out != "ranged\n" {
+		t.Errorf("beside -> its own loopback (ranged's): %d %q", code, out)
+	}
 	// Hairpin: a container reaches its own published port at the host's
 	// address on its network (its gateway).
 	gw := strings.Fields(c.must("exec", "-T", "web", "ip", "route", "show", "default"))[2]
+	// extra_hosts host-gateway: the host as the container reaches it.
+	if out := c.must("exec", "-T", "web", "grep", "host.docker.internal", "/etc/hosts"); !strings.HasPrefix(out, gw+"\t") {
+		t.Errorf("host-gateway is not %s: %q", gw, out)
+	}
 	if out, code := c.run("", "exec", "-T", "web", "timeout", "5", "wget", "-qO-", "http://"+gw+":18481/index.html"); code != 0 || out != "web\n" {
 		t.Errorf("hairpin through %s:18481: %d %q", gw, code, out)
 	}
@@ -425,7 +449,7 @@ services:
 	if _, ok := c.ps()["ports-late-1"]; ok {
 		t.Error("late was created")
 	}
-	c.must("down")
+	c.must("down", "--remove-orphans")
 	c.checkClean(before)
 	c.checkNetGone(objs)
 }
@@ -580,9 +604,10 @@ networks:
 	if out, code := b.run("", "exec", "-T", "alone", "timeout", "3", "wget", "-qO-", "http://"+apiIP+"/index.html"); code == 0 {
 		t.Errorf("another project's network reached api at %s: %q", apiIP, out)
 	}
+	_, shared := a.network("proja_shared")
 	b.must("down")
 	// The external network stayed: the first project still works.
-	if _, err := netlink.LinkByName("brt-" + idHex("proja_shared")[:11]); err != nil {
+	if _, err := netlink.LinkByName(shared); err != nil {
 		t.Errorf("down of the second project removed the external network: %v", err)
 	}
 	a.must("down")
@@ -590,8 +615,16 @@ networks:
 	a.checkNetGone(objs)
 }
 
-// idHex is the id berth gives a network of that name.
-func idHex(name string) string {
-	h := sha256.Sum256([]byte("berth network\x00" + name))
-	return hex.EncodeToString(h[:])
+// network reads the id and the bridge berth gave a network of c's.
+func (c *cli) network(name string) (id, bridge string) {
+	c.t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.root, "networks", name+".json"))
+	if err != nil {
+		c.t.Fatalf("network %s: %v", name, err)
+	}
+	var n struct{ ID, Bridge string }
+	if err := json.Unmarshal(b, &n); err != nil {
+		c.t.Fatal(err)
+	}
+	return n.ID, n.Bridge
 }
