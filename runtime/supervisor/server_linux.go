@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -197,6 +199,9 @@ func Serve(ctx context.Context, o Options) error {
 		if n%30 == 29 {
 			s.ensureRules() // every 3 s
 		}
+		if n%5 == 4 {
+			reapOrphans() // every half second
+		}
 		s.mu.Lock()
 		if s.busy() {
 			s.lastBusy = time.Now()
@@ -208,6 +213,43 @@ func Serve(ctx context.Context, o Options) error {
 			return nil
 		}
 		s.mu.Unlock()
+	}
+}
+
+// reapOrphans reaps the children that became the supervisor's because it
+// is a subreaper: libcontainer's intermediate process (runc:[1:CHILD]),
+// whose parent exits before reaping it, at every start and every exec (a
+// health probe). Only those: the processes libcontainer and os/exec wait
+// for themselves must not be reaped here, or their waits would fail. A
+// supervisor probing every 100 ms would otherwise pile up thousands of
+// zombies and run out of pids.
+func reapOrphans() {
+	self := os.Getpid()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		comm := string(b[open+1 : end])
+		f := strings.Fields(string(b[end+1:]))
+		if len(f) < 2 || f[0] != "Z" || f[1] != strconv.Itoa(self) || comm != "runc:[1:CHILD]" {
+			continue
+		}
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 	}
 }
 
