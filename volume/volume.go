@@ -4,6 +4,7 @@
 package volume
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berth-dev/berth/internal/atomicfile"
+	"github.com/berth-dev/berth/internal/flock"
 )
 
 // Volume is a named volume.
@@ -66,6 +68,15 @@ func (m *Manager) Get(name string) (*Volume, error) {
 // Create creates a volume, or returns the one of that name. created says
 // whether it is new.
 func (m *Manager) Create(name, project string, labels map[string]string) (*Volume, bool, error) {
+	if !validName.MatchString(name) {
+		return nil, false, fmt.Errorf("%w: invalid volume name %q", errdefs.ErrInvalidArgument, name)
+	}
+	// Replicas of a service create their volumes at once: one creates it.
+	unlock, err := flock.Lock(context.Background(), filepath.Join(m.root, ".lock"))
+	if err != nil {
+		return nil, false, err
+	}
+	defer unlock()
 	if v, err := m.Get(name); err == nil {
 		return v, false, nil
 	} else if !errdefs.IsNotFound(err) {

@@ -20,6 +20,16 @@ import (
 // the image cannot lead out of it), and nothing is followed while
 // copying: links are copied as links.
 func copyUp(rootfs string, m spec.Mount) error {
+	// Replicas sharing a new volume start at once: one fills it, under a
+	// lock on the directory, the others then find it filled.
+	dir, err := os.Open(m.Source)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if err := unix.Flock(int(dir.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("locking %s: %w", m.Source, err)
+	}
 	entries, err := os.ReadDir(m.Source)
 	if err != nil || len(entries) > 0 {
 		return err // not empty: filled before, or by the user
