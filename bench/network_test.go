@@ -313,14 +313,7 @@ func procAlive(pid int) bool {
 }
 
 func (f *portsProject) berth(args ...string) (string, error) {
-	cmd := exec.Command(f.bin, args...)
-	cmd.Dir, cmd.Env = f.dir, f.environ
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("berth %s: %w", strings.Join(args, " "), err)
-	}
-	return out.String(), nil
+	return runBerth(f.bin, f.dir, f.environ, args...)
 }
 
 // containerID is the id of the web service's container, which must run.

@@ -191,8 +191,14 @@ func newUpProject(b *testing.B, name string, n int, chain bool) *upProject {
 // berth runs berth in the project directory and returns its combined
 // output.
 func (p *upProject) berth(args ...string) (string, error) {
-	cmd := exec.Command(p.bin, args...)
-	cmd.Dir, cmd.Env = p.dir, p.environ
+	return runBerth(p.bin, p.dir, p.environ, args...)
+}
+
+// runBerth runs the berth binary bin in dir with environ: what the
+// benchmarks' projects share.
+func runBerth(bin, dir string, environ []string, args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir, cmd.Env = dir, environ
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
