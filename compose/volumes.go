@@ -26,6 +26,13 @@ type VolumeManager interface {
 	Get(name string) (*volume.Volume, error)
 	Remove(name string) error
 	List() ([]*volume.Volume, error)
+
+	SnapshotsSupported() error
+	SaveSnapshot(project, name string, services, volumes []string) (*volume.Snapshot, error)
+	RestoreSnapshot(project, name string) (*volume.Snapshot, error)
+	GetSnapshot(project, name string) (*volume.Snapshot, error)
+	Snapshots(project string) ([]*volume.Snapshot, error)
+	RemoveSnapshot(project, name string) error
 }
 
 // anonymousLabel marks the volumes berth makes for a volume entry without

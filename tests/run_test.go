@@ -77,6 +77,10 @@ func newCLI(t *testing.T, composeYAML string) *cli {
 	c := &cli{t: t, bin: bin, dir: dir, root: filepath.Join(state, "root"), runDir: run, cgroup: filepath.Base(run)}
 	c.environ = append(os.Environ(), "BERTH_ROOT="+c.root, "BERTH_RUN="+c.runDir, "BERTH_CGROUP_PARENT=/"+c.cgroup)
 	t.Cleanup(func() { hoststate.RemoveCgroup(c.cgroup) })
+	// The volume store berth mounts at the first volume stays mounted,
+	// as on a user's machine; the test's goes with the test (its loop
+	// device with it).
+	t.Cleanup(func() { unix.Unmount(c.volumeStore(), unix.MNT_DETACH) })
 	archive, err := offline.Archive("busybox")
 	if err != nil {
 		t.Fatal(err)
@@ -265,8 +269,18 @@ func (c *cli) hostState() string {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return s
+	// The volume store is berth's state, like its image store, not
+	// something a container left.
+	lines := strings.Split(s, "\n")
+	lines = slices.DeleteFunc(lines, func(l string) bool {
+		f := strings.Fields(l)
+		return len(f) > 4 && f[4] == c.volumeStore()
+	})
+	return strings.Join(lines, "\n")
 }
+
+// volumeStore is where berth keeps c's volumes.
+func (c *cli) volumeStore() string { return filepath.Join(c.root, "volumes") }
 
 // TestRunTerminal: on a terminal, berth run gives the container one of its
 // own (a pseudo-terminal of the container's /dev/pts), sized like berth's,

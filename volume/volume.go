@@ -4,7 +4,6 @@
 package volume
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berth-dev/berth/internal/atomicfile"
-	"github.com/berth-dev/berth/internal/flock"
 )
 
 // Volume is a named volume.
@@ -31,14 +29,24 @@ type Volume struct {
 }
 
 // Manager creates and removes volumes.
-type Manager struct{ root string }
+type Manager struct {
+	root string
+	// btrfs says each volume's data is a subvolume (snapshots work);
+	// otherwise why says why not.
+	btrfs bool
+	why   string
+}
 
 // New returns a manager of the volumes under root (BERTH_ROOT/volumes).
 func New(root string) (*Manager, error) {
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", root, err)
 	}
-	return &Manager{root: root}, nil
+	m := &Manager{root: root}
+	if err := m.openStore(); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
@@ -72,11 +80,14 @@ func (m *Manager) Create(name, project string, labels map[string]string) (*Volum
 		return nil, false, fmt.Errorf("%w: invalid volume name %q", errdefs.ErrInvalidArgument, name)
 	}
 	// Replicas of a service create their volumes at once: one creates it.
-	unlock, err := flock.Lock(context.Background(), filepath.Join(m.root, ".lock"))
+	unlock, err := m.lock()
 	if err != nil {
 		return nil, false, err
 	}
 	defer unlock()
+	if err := m.ensurePool(); err != nil {
+		return nil, false, err
+	}
 	if v, err := m.Get(name); err == nil {
 		return v, false, nil
 	} else if !errdefs.IsNotFound(err) {
@@ -89,7 +100,7 @@ func (m *Manager) Create(name, project string, labels map[string]string) (*Volum
 	if err := os.MkdirAll(m.dir(name), 0o700); err != nil {
 		return nil, false, err
 	}
-	if err := os.Mkdir(data, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := m.makeData(data); err != nil {
 		return nil, false, err
 	}
 	v := &Volume{Name: name, Project: project, Labels: labels, Created: time.Now().UTC(), Path: data}
@@ -115,7 +126,7 @@ func (m *Manager) Remove(name string) error {
 	if err := os.Remove(filepath.Join(m.dir(name), "volume.json")); err != nil {
 		return err
 	}
-	return os.RemoveAll(m.dir(name))
+	return m.removeData(m.dir(name))
 }
 
 // List returns every volume.

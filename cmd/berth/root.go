@@ -91,6 +91,7 @@ func newRootCommand(s streams, environ []string) *cobra.Command {
 		newRmCommand(g, s),
 		newUpCommand(g, s),
 		newDownCommand(g, s),
+		newSnapshotCommand(g, s),
 		newCreateCommand(g, s),
 		newLogsCommand(g, s),
 		newExecCommand(g, s),
