@@ -49,6 +49,11 @@ type Options struct {
 	AllResources       bool // keep networks, volumes... that no service uses
 	SkipValidation     bool // skip schema validation (used to list variables of a broken file)
 	ResolveEnvironment bool // merge env_file into environment, as containers will see it
+	// ValidationCache is a directory where loads remember the projects
+	// they validated against the Compose schema, so as not to validate
+	// them again while nothing changed (see validcache.go). Empty: always
+	// validate.
+	ValidationCache string
 	// CheckContainerNames rejects two services with one container_name.
 	// Like docker compose, only where containers are about to be described
 	// or created, not when listing services, volumes or hashes.
@@ -63,6 +68,7 @@ func Load(ctx context.Context, o Options) (p *types.Project, err error) {
 	if err != nil {
 		return nil, err
 	}
+	marker := o.skipKnownValid(po)
 	p, err = po.LoadProject(ctx)
 	if err == nil {
 		p, err = o.postProcess(p)
@@ -70,6 +76,7 @@ func Load(ctx context.Context, o Options) (p *types.Project, err error) {
 	if err != nil {
 		return nil, o.locate(err, po)
 	}
+	rememberValid(marker)
 	return p, nil
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
@@ -31,7 +32,7 @@ type globalOptions struct {
 
 // projectOptions turns the global flags into what the loader needs.
 func (g *globalOptions) projectOptions() project.Options {
-	return project.Options{
+	o := project.Options{
 		Files:      g.files,
 		Name:       g.name,
 		WorkingDir: g.projectDir,
@@ -39,6 +40,13 @@ func (g *globalOptions) projectOptions() project.Options {
 		EnvFiles:   g.envFiles,
 		Environ:    g.environ,
 	}
+	// Projects validated once are not validated again while unchanged,
+	// once berth has run something on this host (its run directory
+	// exists; it goes at reboot).
+	if _, err := os.Stat(g.runDir()); err == nil {
+		o.ValidationCache = filepath.Join(g.runDir(), "validated")
+	}
+	return o
 }
 
 func (g *globalOptions) getenv(key string) (string, bool) {
