@@ -185,7 +185,14 @@ func linkAliases(p *types.Project, svc string) []string {
 // address) on each, its network namespace's path, the embedded DNS as
 // its resolver (unless the service sets dns), and its published ports.
 // On failure, what was allocated is released.
-func connect(ctx context.Context, p *types.Project, svc types.ServiceConfig, c *spec.Container, nm NetworkManager, publish bool) (retErr error) {
+// connectOptions say what connect gives a container beyond its
+// addresses: its published ports (publish); for a one-off container, the
+// service's name and aliases (useAliases, run --use-aliases).
+type connectOptions struct {
+	publish, useAliases bool
+}
+
+func connect(ctx context.Context, p *types.Project, svc types.ServiceConfig, c *spec.Container, nm NetworkManager, o connectOptions) (retErr error) {
 	if c.NetworkMode == "container" {
 		return shareNetwork(p, svc, c, nm)
 	}
@@ -233,7 +240,7 @@ func connect(ctx context.Context, p *types.Project, svc types.ServiceConfig, c *
 			}
 			r.Links[cmp.Or(alias, target)] = target
 		}
-		if c.Labels[OneoffLabel] == "True" {
+		if c.Labels[OneoffLabel] == "True" && !o.useAliases {
 			// A one-off container answers to its own name only.
 			r.Aliases = []string{c.ID[:12]}
 		}
@@ -246,7 +253,7 @@ func connect(ctx context.Context, p *types.Project, svc types.ServiceConfig, c *
 	if len(svc.DNS) == 0 {
 		c.DNS = []string{c.Networks[0].Gateway.String()}
 	}
-	if !publish {
+	if !o.publish {
 		return nil
 	}
 	for _, pc := range svc.Ports {

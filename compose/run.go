@@ -6,10 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"syscall"
 
+	"github.com/compose-spec/compose-go/v2/format"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/containerd/errdefs"
 
 	"github.com/berth-dev/berth/project"
 	"github.com/berth-dev/berth/runtime/image"
@@ -72,9 +75,19 @@ type RunOptions struct {
 	Interactive bool // -i: keep stdin open
 	CapAdd      []string
 	CapDrop     []string
-	PullPolicy  string // --pull: "" (the service's pull_policy), missing, always, never
-	PullEvents  func(PullEvent)
-	Attach      Attach
+	// Publish are -p's ports, published with the service's own when
+	// ServicePorts (--service-ports); without either, none is.
+	Publish      []string
+	ServicePorts bool
+	// Volumes are -v's, in the service's short syntax, added to its own.
+	Volumes []string
+	// UseAliases gives the container the service's name and aliases on
+	// its networks (--use-aliases); otherwise it answers to its own
+	// name only.
+	UseAliases bool
+	PullPolicy string // --pull: "" (the service's pull_policy), missing, always, never
+	PullEvents func(PullEvent)
+	Attach     Attach
 	// Signals, when not nil, carries the signals the user sends berth
 	// (Ctrl-C without a terminal): they are passed on to the container.
 	Signals <-chan syscall.Signal
@@ -106,6 +119,12 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	if !ok {
 		return 0, &project.Error{Err: fmt.Errorf("no such service: %s", o.Service), Hint: "run `berth config --services` to list the project's services"}
 	}
+	if svc, err = runPortsAndVolumes(p, svc, o); err != nil {
+		return 0, err
+	}
+	if err := checkPorts(&types.Project{Services: types.Services{svc.Name: svc}}, []string{svc.Name}, nil); err != nil {
+		return 0, err
+	}
 	if err := ensureImages(ctx, p, []string{o.Service}, images, o.PullPolicy, o.PullEvents); err != nil {
 		return 0, err
 	}
@@ -127,8 +146,7 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	if err := ensureNetworks(ctx, p, []string{o.Service}, nm, func(Progress) {}); err != nil {
 		return 0, err
 	}
-	// docker compose run publishes no port unless asked (--service-ports).
-	if err := connect(ctx, p, svc, &c, nm, false); err != nil {
+	if err := connect(ctx, p, svc, &c, nm, connectOptions{publish: len(svc.Ports) > 0, useAliases: o.UseAliases}); err != nil {
 		return 0, err
 	}
 	ct, err := rt.Create(ctx, c)
@@ -172,6 +190,39 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	code, err := ct.Wait(context.WithoutCancel(ctx))
 	close(waited)
 	return code, err
+}
+
+// runPortsAndVolumes applies -p, --service-ports and -v to the service:
+// docker compose run publishes no port unless asked.
+func runPortsAndVolumes(p *types.Project, svc types.ServiceConfig, o RunOptions) (types.ServiceConfig, error) {
+	if !o.ServicePorts {
+		svc.Ports = nil
+	}
+	svc.Ports = slices.Clone(svc.Ports)
+	for _, spec := range o.Publish {
+		ports, err := types.ParsePortConfig(spec)
+		if err != nil {
+			return svc, fmt.Errorf("%w: --publish %q: %w", errdefs.ErrInvalidArgument, spec, err)
+		}
+		svc.Ports = append(svc.Ports, ports...)
+	}
+	svc.Volumes = slices.Clone(svc.Volumes)
+	for _, spec := range o.Volumes {
+		v, err := format.ParseVolume(spec)
+		if err != nil {
+			return svc, fmt.Errorf("%w: --volume %q: %w", errdefs.ErrInvalidArgument, spec, err)
+		}
+		if v.Type == types.VolumeTypeBind {
+			if !filepath.IsAbs(v.Source) {
+				// As in the compose file: relative to the project.
+				v.Source = filepath.Join(p.WorkingDir, v.Source)
+			}
+			// The short syntax creates a missing host directory.
+			v.Bind = &types.ServiceVolumeBind{CreateHostPath: true}
+		}
+		svc.Volumes = append(svc.Volumes, v)
+	}
+	return svc, nil
 }
 
 // runSpec is the one-off container's spec: the service as `run` changes

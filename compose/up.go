@@ -306,7 +306,7 @@ func (u *upper) create(ctx context.Context, s Step) (string, error) {
 	}
 	c.Mounts = append(c.Mounts, vols...)
 	nm := u.eng.Networks()
-	if err := connect(ctx, u.p, svc, &c, nm, true); err != nil {
+	if err := connect(ctx, u.p, svc, &c, nm, connectOptions{publish: true}); err != nil {
 		return "", err
 	}
 	if err := u.eng.Create(ctx, c); err != nil {

@@ -49,3 +49,37 @@ func (m *Manager) PortRules(c *spec.Container) ([]PortRule, error) {
 	}
 	return out, nil
 }
+
+// PublishPorts opens the proxies of a container's published ports and
+// adds their firewall rules, for a container the caller watches itself
+// (an attached `run`); release undoes both. A port that cannot be had
+// fails it all, leaving nothing.
+func (m *Manager) PublishPorts(c *spec.Container) (release func() error, err error) {
+	rules, err := m.PortRules(c)
+	if err != nil || len(rules) == 0 {
+		return func() error { return nil }, err
+	}
+	var proxies []*Proxy
+	closeAll := func() {
+		for _, p := range proxies {
+			p.Close()
+		}
+	}
+	for _, r := range rules {
+		px, err := ListenProxy(r)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("container %s: %w", c.Name, err)
+		}
+		proxies = append(proxies, px)
+	}
+	if err := m.Publish(rules); err != nil {
+		closeAll()
+		m.Unpublish(c.ID)
+		return nil, err
+	}
+	return func() error {
+		closeAll()
+		return m.Unpublish(c.ID)
+	}, nil
+}

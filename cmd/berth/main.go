@@ -59,6 +59,17 @@ func run(ctx context.Context, args []string, s streams, environ []string) int {
 var localShorthands = map[string]map[string]string{
 	"rm":   {"f": "--force"},
 	"logs": {"f": "--follow"},
+	"run":  {"p": "--publish"},
+}
+
+// runWithValue are run's flags that take the next argument: what follows
+// run's SERVICE is the container's command, never rewritten, so the
+// rewriting stops at the first argument that is not a flag or a flag's
+// value.
+var runWithValue = map[string]bool{
+	"-e": true, "--env": true, "-l": true, "--label": true, "--name": true, "-u": true, "--user": true,
+	"-w": true, "--workdir": true, "--entrypoint": true, "--cap-add": true, "--cap-drop": true,
+	"--pull": true, "-v": true, "--volume": true, "-p": true, "--publish": true,
 }
 
 // globalWithValue are the global flags that take the next argument.
@@ -72,25 +83,33 @@ var globalWithValue = map[string]bool{
 func commandShorthands(args []string) []string {
 	out := make([]string, 0, len(args))
 	var local map[string]string
-	command := false // the command's name was seen
+	command := "" // the command's name, once seen
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		if !command {
+		if command == "" {
 			out = append(out, a)
 			switch {
 			case globalWithValue[a] && i+1 < len(args):
 				i++
 				out = append(out, args[i])
 			case !strings.HasPrefix(a, "-"):
-				command, local = true, localShorthands[a]
+				command, local = a, localShorthands[a]
 				if local == nil {
 					return append(out, args[i+1:]...)
 				}
 			}
 			continue
 		}
-		if a == "--" {
+		if a == "--" || command == "run" && !strings.HasPrefix(a, "-") {
 			return append(out, args[i:]...)
+		}
+		if command == "run" && runWithValue[a] && i+1 < len(args) {
+			if long, ok := local[strings.TrimPrefix(a, "-")]; ok {
+				a = long
+			}
+			out = append(out, a, args[i+1])
+			i++
+			continue
 		}
 		if len(a) < 2 || a[0] != '-' || a[1] == '-' {
 			out = append(out, a)

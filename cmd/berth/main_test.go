@@ -154,6 +154,9 @@ func TestCommandShorthands(t *testing.T) {
 		{"config -f a.yaml", "config -f a.yaml"},
 		{"run --rm app rm -f x", "run --rm app rm -f x"},
 		{"rm -- -f", "rm -- -f"},
+		{"run -p 8080:80 app", "run --publish 8080:80 app"},
+		{"-p proj run -e A=1 -p 1:2 --name n app ls -p", "-p proj run -e A=1 --publish 1:2 --name n app ls -p"},
+		{"run -d -T app ls -p", "run -d -T app ls -p"},
 	} {
 		got := strings.Join(commandShorthands(strings.Fields(tc.in)), " ")
 		if got != tc.want {

@@ -46,15 +46,13 @@ func (g *globalOptions) environMap() map[string]string {
 }
 
 type runFlags struct {
-	o                   compose.RunOptions
-	entrypoint          string
-	noTTY               bool
-	detach              bool
-	quietPull           bool
-	labels              []string
-	publish             []string
-	volumes             []string
-	servicePorts, build bool
+	o          compose.RunOptions
+	entrypoint string
+	noTTY      bool
+	detach     bool
+	quietPull  bool
+	labels     []string
+	build      bool
 }
 
 func newRunCommand(g *globalOptions, s streams) *cobra.Command {
@@ -84,10 +82,11 @@ func newRunCommand(g *globalOptions, s streams) *cobra.Command {
 	fl.StringArrayVar(&f.o.CapDrop, "cap-drop", nil, "Drop Linux capabilities")
 	fl.StringVar(&f.o.PullPolicy, "pull", "policy", "Pull image before running (\"always\"|\"missing\"|\"never\")")
 	fl.BoolVar(&f.quietPull, "quiet-pull", false, "Pull without printing progress information")
-	fl.StringArrayVar(&f.publish, "publish", nil, "Publish a container's port(s) to the host")
-	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "Bind mount a volume")
-	fl.BoolVarP(&f.servicePorts, "service-ports", "P", false, "Run command with all service's ports enabled and mapped to the host")
+	fl.StringArrayVar(&f.o.Publish, "publish", nil, "Publish a container's port(s) to the host (-p)")
+	fl.StringArrayVarP(&f.o.Volumes, "volume", "v", nil, "Bind mount a volume")
+	fl.BoolVarP(&f.o.ServicePorts, "service-ports", "P", false, "Run command with all service's ports enabled and mapped to the host")
 	fl.BoolVar(&f.build, "build", false, "Build image before starting container")
+	fl.BoolVar(&f.o.UseAliases, "use-aliases", false, "Use the service's network useAliases in the network(s) the container connects to")
 	return cmd
 }
 
@@ -95,10 +94,6 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 	switch {
 	case f.detach && f.o.Remove:
 		return fmt.Errorf("--detach and --rm cannot be used together")
-	case len(f.publish) > 0 || f.servicePorts:
-		return fmt.Errorf("run --publish/--service-ports are not supported yet: published ports come with bridge networks")
-	case len(f.volumes) > 0:
-		return fmt.Errorf("run --volume is not supported yet: declare the volume in the service")
 	case f.build:
 		return fmt.Errorf("run --build: berth does not build images; load them with `berth load -i FILE`")
 	}
@@ -263,31 +258,60 @@ func (r runtime) Create(ctx context.Context, c spec.Container) (compose.Containe
 	if err != nil {
 		return nil, err
 	}
-	return runContainer{ct, r.nm}, nil
+	return &runContainer{c: ct, nm: r.nm}, nil
 }
 
+// runContainer is an attached one-off container: berth watches it
+// itself, and holds its published ports (run -p, --service-ports) while
+// it runs.
 type runContainer struct {
-	c  *container.Container
-	nm *network.Manager
+	c         *container.Container
+	nm        *network.Manager
+	unpublish func() error
 }
 
-func (c runContainer) Start(ctx context.Context, a compose.Attach) error {
-	return c.c.Start(ctx, container.StartOptions{
+func (c *runContainer) Start(ctx context.Context, a compose.Attach) error {
+	if c.c.Spec.NetworkMode == "bridge" {
+		release, err := c.nm.PublishPorts(&c.c.Spec)
+		if err != nil {
+			return err
+		}
+		c.unpublish = release
+	}
+	err := c.c.Start(ctx, container.StartOptions{
 		Stdin: a.Stdin, Stdout: a.Stdout, Stderr: a.Stderr,
 		ConsoleWidth: a.ConsoleWidth, ConsoleHeight: a.ConsoleHeight,
 	})
+	if err != nil {
+		c.release()
+	}
+	return err
 }
 
-func (c runContainer) Wait(ctx context.Context) (int, error) {
+// release gives back the container's published ports, once.
+func (c *runContainer) release() error {
+	if c.unpublish == nil {
+		return nil
+	}
+	err := c.unpublish()
+	c.unpublish = nil
+	return err
+}
+
+func (c *runContainer) Wait(ctx context.Context) (int, error) {
 	e, err := c.c.Wait(ctx)
+	if rerr := c.release(); err == nil && rerr != nil {
+		err = rerr
+	}
 	return e.Code, err
 }
 
-func (c runContainer) Signal(ctx context.Context, sig syscall.Signal) error {
+func (c *runContainer) Signal(ctx context.Context, sig syscall.Signal) error {
 	return c.c.Signal(ctx, sig)
 }
 
-func (c runContainer) Remove(ctx context.Context) error {
+func (c *runContainer) Remove(ctx context.Context) error {
+	c.release()
 	if err := c.c.Delete(ctx, true); err != nil {
 		return err
 	}
