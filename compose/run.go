@@ -106,6 +106,10 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	if !ok {
 		return 0, &project.Error{Err: fmt.Errorf("no such service: %s", o.Service), Hint: "run `berth config --services` to list the project's services"}
 	}
+	files, err := serviceFiles(p, svc)
+	if err != nil {
+		return 0, err
+	}
 	if err := ensureImages(ctx, p, []string{o.Service}, images, o.PullPolicy, o.PullEvents); err != nil {
 		return 0, err
 	}
@@ -123,6 +127,7 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 		return 0, err
 	}
 	c.Mounts = append(c.Mounts, vols...)
+	giveFiles(&c, files)
 	nm := rt.Networks()
 	if err := ensureNetworks(ctx, p, []string{o.Service}, nm, func(Progress) {}); err != nil {
 		return 0, err
