@@ -64,48 +64,48 @@ func serviceFiles(p *types.Project, svc types.ServiceConfig) ([]spec.File, error
 	var out []spec.File
 	keys := map[string]string{} // target -> key, to refuse two files at one target
 	add := func(key, kind string, ref types.FileReferenceConfig, def types.FileObjectConfig, declared bool, dir string) error {
-		bad := func(class error, hint, format string, a ...any) error {
-			return &project.Error{Service: svc.Name, Key: key, Err: fmt.Errorf("%w: "+format, append([]any{class}, a...)...), Hint: hint}
+		// Every error reads: service "s": key: secret "x": <class>: <what>.
+		bad := func(hint string, err error) error {
+			return &project.Error{Service: svc.Name, Key: key, Err: fmt.Errorf("%s %q: %w", kind, ref.Source, err), Hint: hint}
 		}
 		if !declared {
-			return bad(errdefs.ErrNotFound, "", "%s %q is not declared in the top-level %ss", kind, ref.Source, kind)
+			return bad("", fmt.Errorf("%w: not declared in the top-level %ss", errdefs.ErrNotFound, kind))
 		}
 		f, err := fileOf(ref, dir)
 		if err != nil {
-			return bad(errdefs.ErrInvalidArgument, "", "%s %q: %v", kind, ref.Source, err)
+			return bad("", fmt.Errorf("%w: %w", errdefs.ErrInvalidArgument, err))
 		}
 		if other, ok := keys[f.Target]; ok {
-			return bad(errdefs.ErrInvalidArgument, "", "%s %q: target %s is also %s's", kind, ref.Source, f.Target, other)
+			return bad("", fmt.Errorf("%w: target %s is also %s's", errdefs.ErrInvalidArgument, f.Target, other))
 		}
 		keys[f.Target] = key
+		sources := "file: or environment:"
+		if kind == "config" {
+			sources = "file:, environment: or content:"
+		}
 		switch {
 		case bool(def.External):
-			return bad(errdefs.ErrNotImplemented, "declare it with file: or environment: in the top-level "+kind+"s",
-				"%s %q is external: external %ss are Swarm's, and berth runs no Swarm", kind, ref.Source, kind)
+			return bad("declare it with "+sources+" in the top-level "+kind+"s",
+				fmt.Errorf("%w: external %ss are Swarm's, and berth runs no Swarm", errdefs.ErrNotImplemented, kind))
 		case def.File != "":
 			file := def.File
 			if !filepath.IsAbs(file) {
 				file = filepath.Join(p.WorkingDir, file)
 			}
 			if f.Content, err = readFile(file); err != nil {
-				return &project.Error{Service: svc.Name, Key: key, Err: fmt.Errorf("%s %q: %w", kind, ref.Source, err),
-					Hint: fmt.Sprintf("create the file, or change %ss.%s.file", kind, ref.Source)}
+				return bad(fmt.Sprintf("create the file, or change %ss.%s.file", kind, ref.Source), err)
 			}
 		case def.Environment != "":
 			v, ok := p.Environment[def.Environment]
 			if !ok {
-				return bad(errdefs.ErrNotFound, fmt.Sprintf("set %s in the environment or in the project's .env file", def.Environment),
-					"%s %q: environment variable %s is not set", kind, ref.Source, def.Environment)
+				return bad(fmt.Sprintf("set %s in the environment or in the project's .env file", def.Environment),
+					fmt.Errorf("%w: environment variable %s is not set", errdefs.ErrNotFound, def.Environment))
 			}
 			f.Content = spec.Content(v)
 		case def.Content != "" && kind == "config":
 			f.Content = spec.Content(def.Content)
 		default:
-			sources := "file: or environment:"
-			if kind == "config" {
-				sources = "file:, environment: or content:"
-			}
-			return bad(errdefs.ErrInvalidArgument, "", "%s %q has none of %s", kind, ref.Source, sources)
+			return bad("", fmt.Errorf("%w: none of %s", errdefs.ErrInvalidArgument, sources))
 		}
 		out = append(out, f)
 		return nil
@@ -169,8 +169,8 @@ func id(s string) (int, error) {
 }
 
 // readFile reads a secret's or config's file: a regular file (a named pipe
-// or a device would never end) of at most maxFileSize bytes. The error is
-// classed (errdefs) and names the file.
+// or a device would never end) of at most maxFileSize bytes. Errors are
+// classed (errdefs) and name the file.
 func readFile(name string) (spec.Content, error) {
 	fi, err := os.Stat(name)
 	if err == nil && !fi.Mode().IsRegular() {
@@ -187,8 +187,8 @@ func readFile(name string) (spec.Content, error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("%w: file %s does not exist", errdefs.ErrNotFound, name)
-	case err != nil && (errdefs.IsInvalidArgument(err) || errors.Is(err, fs.ErrPermission)):
-		return nil, err
+	case errors.Is(err, fs.ErrPermission):
+		return nil, fmt.Errorf("%w: %w", errdefs.ErrPermissionDenied, err)
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", errdefs.ErrUnavailable, err)
 	case len(b) > maxFileSize:

@@ -103,7 +103,7 @@ func TestServiceFilesErrors(t *testing.T) {
 		{
 			name: "missing secret file",
 			yaml: "    secrets: [s]\nsecrets:\n  s:\n    file: ./missing.txt\n",
-			kind: errdefs.ErrNotFound, want: []string{"secrets[0]", `secret "s"`, "missing.txt does not exist"},
+			kind: errdefs.ErrNotFound, want: []string{"secrets[0]", `secret "s": not found: file `, "missing.txt does not exist"},
 			hintWant: "secrets.s.file",
 		},
 		{
@@ -120,7 +120,7 @@ func TestServiceFilesErrors(t *testing.T) {
 		{
 			name: "unset variable",
 			yaml: "    configs: [ok]\n    secrets: [ok, s]\nsecrets:\n  ok:\n    environment: SET\n  s:\n    environment: UNSET_TOKEN\nconfigs:\n  ok:\n    content: x\n",
-			kind: errdefs.ErrNotFound, want: []string{"secrets[1]", `secret "s"`, "environment variable UNSET_TOKEN is not set"},
+			kind: errdefs.ErrNotFound, want: []string{"secrets[1]", `secret "s": not found: environment variable UNSET_TOKEN is not set`},
 			hintWant: "set UNSET_TOKEN",
 		},
 		{
@@ -131,12 +131,12 @@ func TestServiceFilesErrors(t *testing.T) {
 		{
 			name: "external secret",
 			yaml: "    secrets: [s]\nsecrets:\n  s:\n    external: true\n",
-			kind: errdefs.ErrNotImplemented, want: []string{"secrets[0]", `secret "s" is external`, "Swarm"},
+			kind: errdefs.ErrNotImplemented, want: []string{"secrets[0]", `secret "s": not implemented: external secrets are Swarm's`},
 		},
 		{
 			name: "external config",
 			yaml: "    configs: [c]\nconfigs:\n  c:\n    external: true\n",
-			kind: errdefs.ErrNotImplemented, want: []string{"configs[0]", `config "c" is external`},
+			kind: errdefs.ErrNotImplemented, want: []string{"configs[0]", `config "c": not implemented: external configs`},
 		},
 		{
 			// The loader refuses it too; berth does not count on it.
@@ -147,7 +147,7 @@ func TestServiceFilesErrors(t *testing.T) {
 				s.Environment, s.Content = "", ""
 				p.Secrets["s"] = s
 			},
-			kind: errdefs.ErrInvalidArgument, want: []string{"secrets[0]", `secret "s" has none of file: or environment:`},
+			kind: errdefs.ErrInvalidArgument, want: []string{"secrets[0]", `secret "s": invalid argument: none of file: or environment:`},
 		},
 		{
 			name: "uid by name",
@@ -167,7 +167,7 @@ func TestServiceFilesErrors(t *testing.T) {
 		{
 			name: "two files at one target",
 			yaml: "    secrets: [{source: s, target: /etc/x}]\n    configs: [{source: c, target: /run/secrets/../../etc/x}]\nsecrets:\n  s:\n    environment: SET\nconfigs:\n  c:\n    content: x\n",
-			kind: errdefs.ErrInvalidArgument, want: []string{"configs[0]", "target /etc/x is also secrets[0]'s"},
+			kind: errdefs.ErrInvalidArgument, want: []string{"configs[0]", `config "c": invalid argument: target /etc/x is also secrets[0]'s`},
 		},
 		{
 			name: "target /",
@@ -206,7 +206,7 @@ func TestServiceFilesUndeclared(t *testing.T) {
 	p, svc := loadService(t, "services:\n  app:\n    image: example/app:1\n    configs: [c]\nconfigs:\n  c:\n    content: x\n", nil, nil)
 	delete(p.Configs, "c")
 	_, err = serviceFiles(p, svc)
-	checkError(t, err, errdefs.ErrNotFound, "configs[0]", `config "c" is not declared in the top-level configs`)
+	checkError(t, err, errdefs.ErrNotFound, "configs[0]", `config "c": not found: not declared in the top-level configs`)
 }
 
 // The digest up compares changes with any content, owner or mode, and a

@@ -180,11 +180,11 @@ func TestSecretsErrors(t *testing.T) {
 		want       []string
 	}{
 		{"missing file", "secrets:\n  pw:\n    file: ./missing.txt\n",
-			[]string{`service "db"`, "secrets[0]", `secret "pw"`, filepath.Join(c.dir, "missing.txt") + " does not exist", "hint: create the file"}},
+			[]string{`service "db"`, "secrets[0]", `secret "pw": not found: file ` + filepath.Join(c.dir, "missing.txt") + " does not exist", "hint: create the file"}},
 		{"unset variable", "secrets:\n  pw:\n    environment: UNSET_SECRET_VAR\n",
-			[]string{`service "db"`, "secrets[0]", `secret "pw"`, "environment variable UNSET_SECRET_VAR is not set"}},
+			[]string{`service "db"`, "secrets[0]", `secret "pw": not found: environment variable UNSET_SECRET_VAR is not set`, "hint: set UNSET_SECRET_VAR"}},
 		{"external", "secrets:\n  pw:\n    external: true\n",
-			[]string{`service "db"`, "secrets[0]", `secret "pw" is external`}},
+			[]string{`service "db"`, "secrets[0]", `secret "pw": not implemented: external secrets are Swarm's`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// web is fine and comes first: nothing of it may be made either.
