@@ -67,3 +67,28 @@ grep ' /run/secrets/token ' /proc/mounts`)
 		t.Errorf("%s left: %v", dir, err)
 	}
 }
+
+// TestFilesHostileImage: an image whose /run/secrets is a symlink to a
+// host directory (by absolute path) gets its secret inside its own root
+// filesystem; nothing is made on the host.
+func TestFilesHostileImage(t *testing.T) {
+	rt := newRuntime(t)
+	host := t.TempDir()
+	layer := t.TempDir()
+	if err := os.Mkdir(filepath.Join(layer, "run"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(host, filepath.Join(layer, "run", "secrets")); err != nil {
+		t.Fatal(err)
+	}
+	c := busyboxSpec(t, "cat", "/run/secrets/token")
+	c.Layers = append(c.Layers, layer)
+	c.Files = []spec.File{{Target: "/run/secrets/token", Content: spec.Content("s3cr3t"), Mode: 0o444}}
+	out, e := run(t, rt, c)
+	if e.Code != 0 || out != "s3cr3t" {
+		t.Errorf("in the container: exit %d, %q", e.Code, out)
+	}
+	if entries, _ := os.ReadDir(host); len(entries) != 0 {
+		t.Errorf("made on the host: %v", entries)
+	}
+}
