@@ -975,10 +975,6 @@ func checkSupported(svc types.ServiceConfig) error {
 		return fmt.Errorf("%w: service %q: %s: %v is not supported yet", errdefs.ErrNotImplemented, svc.Name, key, value)
 	}
 	switch {
-	case len(svc.Secrets) > 0:
-		return bad("secrets", "a secret")
-	case len(svc.Configs) > 0:
-		return bad("configs", "a config")
 	case svc.Provider != nil:
 		return fmt.Errorf("%w: service %q: provider: a provider service has no container", errdefs.ErrInvalidArgument, svc.Name)
 	case svc.Ipc != "" && svc.Ipc != "private" && svc.Ipc != "shareable":

@@ -144,7 +144,8 @@ func Projects(ctx context.Context, store ContainerStore, all bool) ([]ProjectSta
 
 // DependenciesOf lists what `run SERVICE` starts first: the services it
 // depends on, transitively (the service itself enabled if a profile
-// disabled it, as run does).
+// disabled it, as run does). It fails on the service's secrets and
+// configs as run would, before anything starts.
 func DependenciesOf(ctx context.Context, lo project.Options, service string) ([]string, error) {
 	lo.NoEnvResolution = true
 	p, err := project.Load(ctx, lo)
@@ -158,6 +159,9 @@ func DependenciesOf(ctx context.Context, lo project.Options, service string) ([]
 	}
 	if _, ok := p.Services[service]; !ok {
 		return nil, &project.Error{Err: fmt.Errorf("no such service: %s", service), Hint: "run `berth config --services` to list the project's services"}
+	}
+	if _, err := serviceFiles(p, p.Services[service]); err != nil {
+		return nil, err
 	}
 	g, err := project.NewGraph(p)
 	if err != nil {

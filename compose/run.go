@@ -125,6 +125,10 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	if err := checkPorts(&types.Project{Services: types.Services{svc.Name: svc}}, []string{svc.Name}, nil); err != nil {
 		return 0, err
 	}
+	files, err := serviceFiles(p, svc)
+	if err != nil {
+		return 0, err
+	}
 	if err := ensureImages(ctx, p, []string{o.Service}, images, o.PullPolicy, o.PullEvents); err != nil {
 		return 0, err
 	}
@@ -142,6 +146,7 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 		return 0, err
 	}
 	c.Mounts = append(c.Mounts, vols...)
+	giveFiles(&c, files)
 	nm := rt.Networks()
 	if err := ensureNetworks(ctx, p, []string{o.Service}, nm, func(Progress) {}); err != nil {
 		return 0, err

@@ -90,6 +90,10 @@ func Up(ctx context.Context, lo project.Options, environ map[string]string, imag
 	if o.Warn == nil {
 		o.Warn = func(string) {}
 	}
+	files, err := projectFiles(p)
+	if err != nil {
+		return nil, err
+	}
 	unlock, err := eng.Lock(ctx, p.Name)
 	if err != nil {
 		return nil, err
@@ -106,7 +110,7 @@ func Up(ctx context.Context, lo project.Options, environ map[string]string, imag
 		if c.OneOff() {
 			continue
 		}
-		observed = append(observed, Observed{Name: c.Name, Service: c.Service(), Number: c.Number(), ConfigHash: c.Labels[ConfigHashLabel], State: c.Status})
+		observed = append(observed, Observed{Name: c.Name, Service: c.Service(), Number: c.Number(), ConfigHash: withFilesHash(c.Labels[ConfigHashLabel], c.Labels[filesHashLabel]), State: c.Status})
 		byName[c.Name] = c
 	}
 	hashes := map[string]string{}
@@ -114,6 +118,7 @@ func Up(ctx context.Context, lo project.Options, environ map[string]string, imag
 		if hashes[name], err = project.ServiceHash(s); err != nil {
 			return nil, err
 		}
+		hashes[name] = withFilesHash(hashes[name], filesHash(files[name]))
 	}
 	plan, err := PlanUp(p, observed, hashes, o.UpOptions)
 	if err != nil {
@@ -158,7 +163,7 @@ func Up(ctx context.Context, lo project.Options, environ map[string]string, imag
 	if len(orphans) > 0 {
 		o.Warn(fmt.Sprintf("Found orphan containers (%s) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.", strings.Join(orphans, ", ")))
 	}
-	u := &upper{ctx: ctx, p: p, g: g, eng: eng, images: images, environ: environ, o: o, byName: byName}
+	u := &upper{ctx: ctx, p: p, g: g, eng: eng, images: images, environ: environ, o: o, byName: byName, files: files}
 	// Orphans go first, as docker compose removes them before it creates.
 	if err := u.removeAll(ctx, plan.Removes, true); err != nil {
 		return nil, err
@@ -224,6 +229,7 @@ type upper struct {
 	environ map[string]string
 	o       UpRunOptions
 	byName  map[string]ContainerStatus
+	files   map[string][]spec.File // each service's secrets and configs
 }
 
 func (u *upper) progress(name, status string, err error) {
@@ -305,6 +311,7 @@ func (u *upper) create(ctx context.Context, s Step) (string, error) {
 		return "", err
 	}
 	c.Mounts = append(c.Mounts, vols...)
+	giveFiles(&c, u.files[svc.Name])
 	nm := u.eng.Networks()
 	if err := connect(ctx, u.p, svc, &c, nm, connectOptions{publish: true}); err != nil {
 		return "", err

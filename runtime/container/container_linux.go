@@ -135,6 +135,9 @@ func (r *Runtime) Create(ctx context.Context, c spec.Container) (_ *Container, r
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
+	if files.secrets, err = writeFiles(ctx, dir, c.Files); err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
 	initBin := ""
 	if c.Init {
 		if initBin, err = r.findInit(); err != nil {

@@ -143,6 +143,7 @@ func ociSpec(c *spec.Container, rootfs string, files etcFiles, cgroupsPath, init
 		}
 		s.Mounts = append(s.Mounts, om)
 	}
+	s.Mounts = append(s.Mounts, fileMounts(c.Files, files.secrets)...)
 
 	if !c.Privileged {
 		s.Linux.MaskedPaths = maskedPaths

@@ -15,8 +15,12 @@ import (
 )
 
 // etcFiles are the files berth writes for a container and bind-mounts over
-// the image's: they are never taken from the image.
-type etcFiles struct{ hosts, hostname, resolvConf string }
+// the image's: they are never taken from the image. secrets are the paths
+// of the container's Files, in order.
+type etcFiles struct {
+	hosts, hostname, resolvConf string
+	secrets                     []string
+}
 
 // writeEtcFiles writes /etc/hosts, /etc/hostname and /etc/resolv.conf for
 // c into its state directory.

@@ -9,6 +9,8 @@
 package spec
 
 import (
+	"fmt"
+	"io/fs"
 	"net/netip"
 	"time"
 )
@@ -64,6 +66,10 @@ type Container struct {
 	// ReadOnly mounts the root filesystem read-only (read_only).
 	ReadOnly bool
 	Mounts   []Mount
+	// Files are the container's secrets and configs: written by the
+	// runtime into the container's own state directory and bind-mounted
+	// read-only at their targets, after Mounts.
+	Files []File
 	// ShmSize is the size of /dev/shm in bytes; 0 means Docker's 64 MiB.
 	ShmSize int64
 
@@ -164,6 +170,23 @@ type Mount struct {
 	// (Docker's volume population; nocopy turns it off).
 	CopyUp bool
 }
+
+// File is a file berth gives the container (a secret or a config): Content
+// at Target, owned by UID:GID with mode Mode (permission bits only). The
+// content is never saved with the container's state nor printed.
+type File struct {
+	Target   string // absolute path in the container
+	UID, GID int
+	Mode     fs.FileMode
+	Content  Content `json:"-"`
+}
+
+// Content is the bytes of a secret or a config. It formats as its size
+// alone, so that printing a spec (%v, an error) never shows a secret.
+type Content []byte
+
+// Format writes "<N bytes>" whatever the verb.
+func (c Content) Format(f fmt.State, verb rune) { fmt.Fprintf(f, "<%d bytes>", len(c)) }
 
 // Device is a host device node made available in the container.
 type Device struct {
