@@ -198,6 +198,7 @@ type ActionOptions struct {
 	Services []string
 	Timeout  *time.Duration // stop, restart: -t
 	Signal   string         // kill: -s
+	NoDeps   bool           // restart: not the dependants with restart: true
 	Progress func(Progress)
 }
 
@@ -218,8 +219,17 @@ func Start(ctx context.Context, lo project.Options, eng Engine, o ActionOptions)
 		})
 }
 
-// Restart stops and starts the containers of the services, running or not.
+// Restart stops and starts the containers of the services, running or not,
+// dependencies first. As in docker compose, the services that depend on
+// one of them with restart: true are restarted after it, unless NoDeps.
 func Restart(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
+	if len(o.Services) > 0 && !o.NoDeps {
+		p, err := loadForServices(ctx, lo, o.Services)
+		if err != nil {
+			return err
+		}
+		o.Services = withRestartDependants(p, o.Services)
+	}
 	return act(ctx, lo, eng, o, false, func(ContainerStatus) bool { return true },
 		StatusRestarting, StatusStarted, func(ctx context.Context, p string, c ContainerStatus) error {
 			if c.Running() || c.Restarting {
@@ -294,6 +304,20 @@ func act(ctx context.Context, lo project.Options, eng Engine, o ActionOptions, r
 		failed = append(failed, err)
 	}
 	return errors.Join(failed...)
+}
+
+// withRestartDependants adds to services those that depend on one of
+// them with restart: true, and theirs in turn.
+func withRestartDependants(p *types.Project, services []string) []string {
+	out := slices.Clone(services)
+	for i := 0; i < len(out); i++ {
+		for _, name := range p.ServiceNames() {
+			if d, ok := p.Services[name].DependsOn[out[i]]; ok && d.Restart && !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
 }
 
 func orNoProgress(f func(Progress)) func(Progress) {

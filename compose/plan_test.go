@@ -248,3 +248,36 @@ func TestPlanUpChanges(t *testing.T) {
 		t.Errorf("unknown service: %v", err)
 	}
 }
+
+// TestWithRestartDependants: restart takes along the services that depend
+// on a restarted one with restart: true, transitively, and no others.
+func TestWithRestartDependants(t *testing.T) {
+	p, _ := loadPlanProject(t, `
+services:
+  db: {image: busybox}
+  cache: {image: busybox}
+  api:
+    image: busybox
+    depends_on:
+      db: {condition: service_started, restart: true}
+      cache: {condition: service_started}
+  worker:
+    image: busybox
+    depends_on:
+      api: {condition: service_started, restart: true}
+  web:
+    image: busybox
+    depends_on: [api]
+`)
+	for _, tc := range []struct{ in, want string }{
+		{"db", "db api worker"},
+		{"cache", "cache"},
+		{"api", "api worker"},
+		{"web", "web"},
+		{"cache db", "cache db api worker"},
+	} {
+		if got := strings.Join(withRestartDependants(p, strings.Fields(tc.in)), " "); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}

@@ -597,3 +597,53 @@ services:
 	c.must("down")
 	c.checkClean(before)
 }
+
+// TestRestartDependants: `restart db` restarts, after db, the services that
+// depend on it with restart: true (and theirs), not the others; --no-deps
+// restarts db alone.
+func TestRestartDependants(t *testing.T) {
+	c := newCLI(t, `
+name: rd
+services:
+  db:
+    image: busybox
+    init: true
+    command: ["sh", "-c", "echo boot; exec sleep 1000"]
+  app:
+    image: busybox
+    init: true
+    command: ["sh", "-c", "echo boot; exec sleep 1000"]
+    depends_on:
+      db: {condition: service_started, restart: true}
+  worker:
+    image: busybox
+    init: true
+    command: ["sh", "-c", "echo boot; exec sleep 1000"]
+    depends_on:
+      app: {condition: service_started, restart: true}
+  other:
+    image: busybox
+    init: true
+    command: ["sh", "-c", "echo boot; exec sleep 1000"]
+    depends_on: [db]
+`)
+	before := c.hostState()
+	c.must("up", "-d")
+	boots := func(service string) int {
+		return strings.Count(c.must("logs", "--no-log-prefix", service), "boot")
+	}
+	c.must("restart", "-t", "0", "db")
+	for service, want := range map[string]int{"db": 2, "app": 2, "worker": 2, "other": 1} {
+		if got := boots(service); got != want {
+			t.Errorf("after restart db: %s booted %d times, want %d", service, got, want)
+		}
+	}
+	c.must("restart", "-t", "0", "--no-deps", "db")
+	for service, want := range map[string]int{"db": 3, "app": 2} {
+		if got := boots(service); got != want {
+			t.Errorf("after restart --no-deps db: %s booted %d times, want %d", service, got, want)
+		}
+	}
+	c.must("down", "-t", "0")
+	c.checkClean(before)
+}

@@ -124,7 +124,10 @@ func newLifecycleCommands(g *globalOptions, s streams) []*cobra.Command {
 		}, timeoutFlagOn),
 		newActionCommand(g, s, "restart", "Restart service containers", func(ctx context.Context, e *engine, o compose.ActionOptions) error {
 			return compose.Restart(ctx, lo(), e, o)
-		}, timeoutFlagOn),
+		}, func(cmd *cobra.Command, o *compose.ActionOptions) {
+			timeoutFlagOn(cmd, o)
+			cmd.Flags().BoolVar(&o.NoDeps, "no-deps", false, "Don't restart dependent services")
+		}),
 		newActionCommand(g, s, "kill", "Force stop service containers", func(ctx context.Context, e *engine, o compose.ActionOptions) error {
 			return compose.Kill(ctx, lo(), e, o)
 		}, func(cmd *cobra.Command, o *compose.ActionOptions) {

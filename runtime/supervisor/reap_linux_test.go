@@ -1,0 +1,60 @@
+package supervisor
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestReapOrphans: the supervisor reaps the zombies of libcontainer's
+// intermediate process (runc:[1:CHILD]), which a subreaper inherits, and
+// no other child: those os/exec and libcontainer wait for must stay
+// theirs. (Which process ends up whose depends on timing under load, so
+// the zombies are made here directly: children of the test named so.)
+func TestReapOrphans(t *testing.T) {
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// The kernel names a process after the file it executes.
+	intermediate := filepath.Join(dir, "runc:[1:CHILD]")
+	if err := os.Symlink(truePath, intermediate); err != nil {
+		t.Fatal(err)
+	}
+	orphan := exec.Command(intermediate)
+	other := exec.Command(truePath)
+	for _, c := range []*exec.Cmd{orphan, other} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer other.Wait()
+	// /proc/PID/stat: pid (comm) state ...
+	zombie := func(pid int) bool {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+		i := bytes.LastIndexByte(b, ')')
+		return err == nil && i > 0 && i+2 < len(b) && b[i+2] == 'Z'
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !(zombie(orphan.Process.Pid) && zombie(other.Process.Pid)) {
+		if time.Now().After(deadline) {
+			t.Fatal("the children did not exit")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	reapOrphans()
+	if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(orphan.Process.Pid))); !os.IsNotExist(err) {
+		t.Errorf("runc:[1:CHILD] zombie not reaped: %v", err)
+	}
+	if !zombie(other.Process.Pid) {
+		t.Error("a child someone else waits for was reaped")
+	}
+	if err := other.Wait(); err != nil {
+		t.Errorf("its own wait: %v", err)
+	}
+}
