@@ -225,9 +225,10 @@ func serviceVolumes(p *types.Project, services []string) (vols, external []strin
 }
 
 // volumeUsers lists the project's containers (one-off ones too) whose
-// service mounts one of the volumes.
+// service mounts one of the volumes. A supervisor that died is not
+// waited for: a container that runs is paused or stopped all the same.
 func volumeUsers(ctx context.Context, eng Engine, p *types.Project, vols []string) ([]ContainerStatus, error) {
-	cs, err := watched(ctx, eng, p.Name)
+	cs, err := projectList(ctx, eng, p.Name)
 	if err != nil {
 		return nil, err
 	}
