@@ -154,6 +154,10 @@ func TestCommandShorthands(t *testing.T) {
 		{"config -f a.yaml", "config -f a.yaml"},
 		{"run --rm app rm -f x", "run --rm app rm -f x"},
 		{"rm -- -f", "rm -- -f"},
+		{"volume rm -f a b", "volume rm --force a b"},
+		{"-p x volume prune -af", "-p x volume prune --force -a"},
+		{"volume ls -f", "volume ls -f"},
+		{"volume -f a.yaml ls", "volume -f a.yaml ls"},
 	} {
 		got := strings.Join(commandShorthands(strings.Fields(tc.in)), " ")
 		if got != tc.want {
