@@ -324,9 +324,14 @@ func (u *upper) create(ctx context.Context, s Step, previous *ContainerStatus) (
 	if err != nil {
 		return "", err
 	}
-	cs, err := u.eng.List(ctx)
-	if err != nil {
-		return "", err
+	// The containers as they are now (a volumes_from source was made
+	// earlier in this walk), read only when needed: listing them all for
+	// each of hundreds of replicas would make up quadratic.
+	var cs []ContainerStatus
+	if len(svc.VolumesFrom) > 0 || u.o.RenewAnonVolumes {
+		if cs, err = u.eng.List(ctx); err != nil {
+			return "", err
+		}
 	}
 	vols, err := mounts(u.p, svc, u.eng.Volumes(), mountOptions{number: s.Number, image: img, containers: cs,
 		previous: previous, renew: u.o.RenewAnonVolumes, progress: u.o.Progress})

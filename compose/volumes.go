@@ -63,8 +63,8 @@ type mountOptions struct {
 	// image is the container's image: its VOLUME entries become
 	// anonymous volumes.
 	image *image.Image
-	// containers are all of berth's containers: where volumes_from finds
-	// its sources, and who uses a volume.
+	// containers are berth's containers: where volumes_from finds its
+	// sources, and, with renew, who uses a volume. Needed only then.
 	containers []ContainerStatus
 	// previous is the container a recreate replaces: its anonymous
 	// volumes go to the new one, as Docker's do, unless renew (up -V).
