@@ -32,6 +32,10 @@ type UpOptions struct {
 	NoRecreate         bool
 	AlwaysRecreateDeps bool
 	RemoveOrphans      bool
+	// RenewAnonVolumes (-V) gives the containers new anonymous volumes
+	// instead of those of the containers they replace; like docker
+	// compose, it recreates the selected services.
+	RenewAnonVolumes bool
 	// Scale overrides the number of replicas of a service (--scale).
 	Scale map[string]int
 }
@@ -110,7 +114,7 @@ func (p Plan) String() string {
 //     restart: true is restarted when its dependency is recreated.
 //   - Dependencies pulled in by the selected services are recreated only
 //     when they changed, or always with AlwaysRecreateDeps; ForceRecreate
-//     applies to the selected services.
+//     and RenewAnonVolumes apply to the selected services.
 //   - Containers of services the project does not have any more are
 //     orphans: removed with RemoveOrphans, else listed to be warned about.
 func PlanUp(p *types.Project, observed []Observed, hashes map[string]string, o UpOptions) (Plan, error) {
@@ -119,6 +123,9 @@ func PlanUp(p *types.Project, observed []Observed, hashes map[string]string, o U
 	}
 	if o.AlwaysRecreateDeps && o.NoRecreate {
 		return Plan{}, fmt.Errorf("--always-recreate-deps and --no-recreate cannot be used together")
+	}
+	if o.RenewAnonVolumes && o.NoRecreate {
+		return Plan{}, fmt.Errorf("--renew-anon-volumes and --no-recreate cannot be used together")
 	}
 	g, err := project.NewGraph(p)
 	if err != nil {
@@ -171,7 +178,7 @@ func PlanUp(p *types.Project, observed []Observed, hashes map[string]string, o U
 			if n, ok := o.Scale[name]; ok {
 				scale = n
 			}
-			force := o.ForceRecreate && selected[name] || o.AlwaysRecreateDeps && !selected[name]
+			force := (o.ForceRecreate || o.RenewAnonVolumes) && selected[name] || o.AlwaysRecreateDeps && !selected[name]
 			why, restart := "", ""
 			for _, d := range g.Dependencies(name) {
 				if !recreated[d.Service] {
@@ -256,8 +263,11 @@ func keepOrStart(c Observed, why string) (StepKind, string) {
 }
 
 func forceWhy(o UpOptions, selected bool) string {
-	if selected {
+	switch {
+	case selected && o.ForceRecreate:
 		return "--force-recreate"
+	case selected:
+		return "--renew-anon-volumes"
 	}
 	return "--always-recreate-deps"
 }

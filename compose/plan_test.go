@@ -162,6 +162,17 @@ level 1:
   recreate shop-web-1 (--force-recreate)`,
 		},
 		{
+			name:     "--renew-anon-volumes recreates the selected services, not their dependencies",
+			observed: all,
+			o:        UpOptions{Services: []string{"web"}, RenewAnonVolumes: true},
+			want: `
+level 0:
+  keep     shop-cache-1 (running, unchanged)
+  keep     shop-db-1 (running, unchanged)
+level 1:
+  recreate shop-web-1 (--renew-anon-volumes)`,
+		},
+		{
 			name:     "--always-recreate-deps recreates the dependencies",
 			observed: all,
 			o:        UpOptions{Services: []string{"web"}, AlwaysRecreateDeps: true},
@@ -243,6 +254,9 @@ func TestPlanUpChanges(t *testing.T) {
 	}
 	if _, err := PlanUp(p, nil, hashes, UpOptions{ForceRecreate: true, NoRecreate: true}); err == nil {
 		t.Error("--force-recreate with --no-recreate accepted")
+	}
+	if _, err := PlanUp(p, nil, hashes, UpOptions{RenewAnonVolumes: true, NoRecreate: true}); err == nil {
+		t.Error("--renew-anon-volumes with --no-recreate accepted")
 	}
 	if _, err := PlanUp(p, nil, hashes, UpOptions{Services: []string{"nosuch"}}); err == nil || !strings.Contains(err.Error(), "no such service: nosuch") {
 		t.Errorf("unknown service: %v", err)

@@ -34,6 +34,8 @@ type ContainerStatus struct {
 	Restarting   bool
 	// Ports are its published ports.
 	Ports []spec.Port
+	// Mounts are its volumes, bind mounts and tmpfs, as created.
+	Mounts []spec.Mount
 }
 
 // Service is the compose service the container belongs to.
@@ -72,6 +74,11 @@ type RmOptions struct {
 	// Confirm, when not nil, is asked before anything is removed, with
 	// the names; false removes nothing.
 	Confirm func(names []string) bool
+	// Volumes (-v) removes the anonymous volumes of the removed
+	// containers that no other container uses; VolumeRemoved, when not
+	// nil, is told each.
+	Volumes       bool
+	VolumeRemoved func(name string)
 }
 
 // Rm removes the project's stopped containers (one-off ones included),
@@ -91,12 +98,29 @@ func Rm(ctx context.Context, lo project.Options, eng Engine, o RmOptions) ([]str
 	if len(names) == 0 || o.Confirm != nil && !o.Confirm(names) {
 		return nil, nil
 	}
-	var removed []string
+	var removed, anonymous []string
 	for _, c := range cs {
 		if err := eng.Remove(ctx, c.ID, o.Stop); err != nil {
 			return removed, fmt.Errorf("removing %s: %w", c.Name, err)
 		}
 		removed = append(removed, c.Name)
+		anonymous = append(anonymous, ownAnonymousVolumes(c.Project(), c.Service(), c.Mounts)...)
+	}
+	if o.Volumes && len(anonymous) > 0 {
+		// Once they are all gone: a container may use another's volume.
+		left, err := eng.List(ctx)
+		if err != nil {
+			return removed, err
+		}
+		vols, err := removeAnonymous(eng.Volumes(), left, anonymous)
+		for _, v := range vols {
+			if o.VolumeRemoved != nil {
+				o.VolumeRemoved(v)
+			}
+		}
+		if err != nil {
+			return removed, err
+		}
 	}
 	return removed, nil
 }

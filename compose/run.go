@@ -27,6 +27,8 @@ type ContainerRuntime interface {
 	Networks() NetworkManager
 	// Volumes creates named volumes.
 	Volumes() VolumeManager
+	// List lists berth's containers: the sources of volumes_from.
+	List(ctx context.Context) ([]ContainerStatus, error)
 	// StartDetached has the project's supervisor start a created
 	// container and own it (run -d).
 	StartDetached(ctx context.Context, project, id string) error
@@ -141,11 +143,18 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	if err != nil {
 		return 0, err
 	}
-	vols, err := mounts(p, svc, 1, rt.Volumes(), func(Progress) {})
+	cs, err := rt.List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// Like docker compose run, the one-off container gets anonymous
+	// volumes of its own, which --rm removes with it.
+	vols, err := mounts(p, svc, rt.Volumes(), mountOptions{number: 1, oneOff: c.ID, image: img, containers: cs})
 	if err != nil {
 		return 0, err
 	}
 	c.Mounts = append(c.Mounts, vols...)
+	sortMounts(c.Mounts)
 	giveFiles(&c, files)
 	nm := rt.Networks()
 	if err := ensureNetworks(ctx, p, []string{o.Service}, nm, func(Progress) {}); err != nil {
@@ -170,8 +179,19 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	}
 	if o.Remove {
 		defer func() {
-			if err := ct.Remove(context.WithoutCancel(ctx)); err != nil && o.Warn != nil {
-				o.Warn(fmt.Errorf("removing the container: %w", err))
+			ctx := context.WithoutCancel(ctx)
+			if err := ct.Remove(ctx); err != nil {
+				if o.Warn != nil {
+					o.Warn(fmt.Errorf("removing the container: %w", err))
+				}
+				return
+			}
+			cs, err := rt.List(ctx)
+			if err == nil {
+				_, err = removeAnonymous(rt.Volumes(), cs, ownAnonymousVolumes(p.Name, svc.Name, c.Mounts))
+			}
+			if err != nil && o.Warn != nil {
+				o.Warn(fmt.Errorf("removing the container's anonymous volumes: %w", err))
 			}
 		}()
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/berth-dev/berth/project"
+	"github.com/berth-dev/berth/runtime/spec"
 	"github.com/berth-dev/berth/volume"
 )
 
@@ -41,10 +42,20 @@ func SnapshotSave(ctx context.Context, lo project.Options, eng Engine, o Snapsho
 	for _, name := range external {
 		progress(Progress{Resource: "Volume " + name, Status: "Skipped: external"})
 	}
-	if len(vols) == 0 {
-		return nil, fmt.Errorf("%w: services %s mount no named volume of the project", errdefs.ErrInvalidArgument, strings.Join(services, ", "))
-	}
 	vm := eng.Volumes()
+	// A volume of driver_opts keeps its data elsewhere (a host
+	// directory, memory): nothing of it is in the store to snapshot.
+	vols = slices.DeleteFunc(vols, func(name string) bool {
+		v, err := vm.Get(name)
+		if err == nil && len(v.Options) > 0 {
+			progress(Progress{Resource: "Volume " + name, Status: "Skipped: driver_opts"})
+			return true
+		}
+		return false
+	})
+	if len(vols) == 0 {
+		return nil, fmt.Errorf("%w: services %s mount no named volume of the project that berth keeps", errdefs.ErrInvalidArgument, strings.Join(services, ", "))
+	}
 	if err := vm.SnapshotsSupported(); err != nil {
 		return nil, err
 	}
@@ -56,7 +67,7 @@ func SnapshotSave(ctx context.Context, lo project.Options, eng Engine, o Snapsho
 		return nil, err
 	}
 	defer unlock()
-	cs, err := volumeUsers(ctx, eng, p, vols)
+	cs, err := snapshotUsers(ctx, eng, p, vols)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +130,7 @@ func SnapshotRestore(ctx context.Context, lo project.Options, eng Engine, o Snap
 	for _, v := range s.Volumes {
 		vols = append(vols, v.Name)
 	}
-	cs, err := volumeUsers(ctx, eng, p, vols)
+	cs, err := snapshotUsers(ctx, eng, p, vols)
 	if err != nil {
 		return nil, err
 	}
@@ -224,10 +235,11 @@ func serviceVolumes(p *types.Project, services []string) (vols, external []strin
 	return slices.Compact(vols), slices.Compact(external)
 }
 
-// volumeUsers lists the project's containers (one-off ones too) whose
-// service mounts one of the volumes. A supervisor that died is not
-// waited for: a container that runs is paused or stopped all the same.
-func volumeUsers(ctx context.Context, eng Engine, p *types.Project, vols []string) ([]ContainerStatus, error) {
+// snapshotUsers lists the project's containers (one-off ones too) that
+// mount one of the volumes, or whose service does. A supervisor that died
+// is not waited for: a container that runs is paused or stopped all the
+// same.
+func snapshotUsers(ctx context.Context, eng Engine, p *types.Project, vols []string) ([]ContainerStatus, error) {
 	cs, err := projectList(ctx, eng, p.Name)
 	if err != nil {
 		return nil, err
@@ -237,5 +249,7 @@ func volumeUsers(ctx context.Context, eng Engine, p *types.Project, vols []strin
 		mine, _ := serviceVolumes(p, []string{name})
 		uses[name] = slices.ContainsFunc(mine, func(v string) bool { return slices.Contains(vols, v) })
 	}
-	return slices.DeleteFunc(cs, func(c ContainerStatus) bool { return !uses[c.Service()] }), nil
+	return slices.DeleteFunc(cs, func(c ContainerStatus) bool {
+		return !uses[c.Service()] && !slices.ContainsFunc(c.Mounts, func(m spec.Mount) bool { return slices.Contains(vols, m.Volume) })
+	}), nil
 }

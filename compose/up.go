@@ -266,10 +266,18 @@ func (u *upper) do(ctx context.Context, s Step) error {
 			u.progress(s.Name, StatusError, err)
 			return err
 		}
+		if err := u.dropAnonymous(ctx, s.Service, old); err != nil {
+			u.progress(s.Name, StatusError, err)
+			return err
+		}
 	case StepCreate:
 		u.progress(s.Name, StatusCreating, nil)
 	}
-	id, err := u.create(ctx, s)
+	var previous *ContainerStatus
+	if s.Do == StepRecreate {
+		previous = &old
+	}
+	id, err := u.create(ctx, s, previous)
 	if err != nil {
 		u.progress(s.Name, StatusError, err)
 		return err
@@ -295,8 +303,24 @@ func (u *upper) start(ctx context.Context, name, id string) error {
 	return nil
 }
 
-// create makes replica s.Number of its service and returns its id.
-func (u *upper) create(ctx context.Context, s Step) (string, error) {
+// dropAnonymous removes, with up -V, the anonymous volumes of a removed
+// container of service that no other container uses: its successor gets
+// new ones.
+func (u *upper) dropAnonymous(ctx context.Context, service string, old ContainerStatus) error {
+	if !u.o.RenewAnonVolumes {
+		return nil
+	}
+	cs, err := u.eng.List(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = removeAnonymous(u.eng.Volumes(), cs, ownAnonymousVolumes(u.p.Name, service, old.Mounts))
+	return err
+}
+
+// create makes replica s.Number of its service and returns its id;
+// previous is the container it replaces, if any.
+func (u *upper) create(ctx context.Context, s Step, previous *ContainerStatus) (string, error) {
 	svc := u.p.Services[s.Service]
 	img, err := serviceImage(ctx, u.images, svc)
 	if err != nil {
@@ -306,11 +330,22 @@ func (u *upper) create(ctx context.Context, s Step) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	vols, err := mounts(u.p, svc, s.Number, u.eng.Volumes(), u.o.Progress)
+	// The containers as they are now (a volumes_from source was made
+	// earlier in this walk), read only when needed: listing them all for
+	// each of hundreds of replicas would make up quadratic.
+	var cs []ContainerStatus
+	if len(svc.VolumesFrom) > 0 || u.o.RenewAnonVolumes {
+		if cs, err = u.eng.List(ctx); err != nil {
+			return "", err
+		}
+	}
+	vols, err := mounts(u.p, svc, u.eng.Volumes(), mountOptions{number: s.Number, image: img, containers: cs,
+		previous: previous, renew: u.o.RenewAnonVolumes, progress: u.o.Progress})
 	if err != nil {
 		return "", err
 	}
 	c.Mounts = append(c.Mounts, vols...)
+	sortMounts(c.Mounts)
 	giveFiles(&c, u.files[svc.Name])
 	nm := u.eng.Networks()
 	if err := connect(ctx, u.p, svc, &c, nm, connectOptions{publish: true}); err != nil {

@@ -27,6 +27,13 @@ func needRoot(t testing.TB) {
 func newStore(t *testing.T) *Manager {
 	t.Helper()
 	needRoot(t)
+	return newManager(t)
+}
+
+// newManager returns a manager of volumes in a temporary directory; the
+// btrfs store it may mount there (as root) is unmounted at the end.
+func newManager(t *testing.T) *Manager {
+	t.Helper()
 	root := filepath.Join(t.TempDir(), "volumes")
 	m, err := New(root)
 	if err != nil {

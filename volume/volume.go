@@ -24,6 +24,9 @@ type Volume struct {
 	Project string            `json:"project,omitempty"`
 	Labels  map[string]string `json:"labels,omitempty"`
 	Created time.Time         `json:"created"`
+	// Options are the driver options it was created with (driver_opts,
+	// `volume create --opt`), as `volume inspect` shows them.
+	Options map[string]string `json:"options,omitempty"`
 	// Path is the directory containers mount: <root>/<name>/_data.
 	Path string `json:"-"`
 }
@@ -73,9 +76,9 @@ func (m *Manager) Get(name string) (*Volume, error) {
 	return &v, nil
 }
 
-// Create creates a volume, or returns the one of that name. created says
+// create creates a volume, or returns the one of that name. created says
 // whether it is new.
-func (m *Manager) Create(name, project string, labels map[string]string) (*Volume, bool, error) {
+func (m *Manager) create(name, project string, labels, options map[string]string) (*Volume, bool, error) {
 	if !validName.MatchString(name) {
 		return nil, false, fmt.Errorf("%w: invalid volume name %q", errdefs.ErrInvalidArgument, name)
 	}
@@ -104,6 +107,7 @@ func (m *Manager) Create(name, project string, labels map[string]string) (*Volum
 		return nil, false, err
 	}
 	v := &Volume{Name: name, Project: project, Labels: labels, Created: time.Now().UTC(), Path: data}
+	v.Options = options
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, false, err

@@ -73,9 +73,11 @@ func run(ctx context.Context, args []string, s streams, environ []string) int {
 // only come before the command; berth also takes global flags after it,
 // so the letter is spelled out before the flags are parsed.
 var localShorthands = map[string]map[string]string{
-	"rm":   {"f": "--force"},
-	"logs": {"f": "--follow"},
-	"run":  {"p": "--publish"},
+	"rm":           {"f": "--force"},
+	"logs":         {"f": "--follow"},
+	"run":          {"p": "--publish"},
+	"volume rm":    {"f": "--force"},
+	"volume prune": {"f": "--force"},
 }
 
 // runWithValue are run's flags that take the next argument: what follows
@@ -87,6 +89,10 @@ var runWithValue = map[string]bool{
 	"-w": true, "--workdir": true, "--entrypoint": true, "--cap-add": true, "--cap-drop": true,
 	"--pull": true, "-v": true, "--volume": true, "-p": true, "--publish": true,
 }
+
+// commandGroups are the commands whose subcommand comes next: their
+// localShorthands are keyed "group subcommand".
+var commandGroups = map[string]bool{"volume": true}
 
 // globalWithValue are the global flags that take the next argument.
 var globalWithValue = map[string]bool{
@@ -109,7 +115,13 @@ func commandShorthands(args []string) []string {
 				i++
 				out = append(out, args[i])
 			case !strings.HasPrefix(a, "-"):
-				command, local = a, localShorthands[a]
+				name := a
+				if commandGroups[a] && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+					i++
+					out = append(out, args[i])
+					name += " " + args[i]
+				}
+				command, local = name, localShorthands[name]
 				if local == nil {
 					return append(out, args[i+1:]...)
 				}

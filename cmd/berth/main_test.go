@@ -157,6 +157,10 @@ func TestCommandShorthands(t *testing.T) {
 		{"run -p 8080:80 app", "run --publish 8080:80 app"},
 		{"-p proj run -e A=1 -p 1:2 --name n app ls -p", "-p proj run -e A=1 --publish 1:2 --name n app ls -p"},
 		{"run -d -T app ls -p", "run -d -T app ls -p"},
+		{"volume rm -f a b", "volume rm --force a b"},
+		{"-p x volume prune -af", "-p x volume prune --force -a"},
+		{"volume ls -f", "volume ls -f"},
+		{"volume -f a.yaml ls", "volume -f a.yaml ls"},
 	} {
 		got := strings.Join(commandShorthands(strings.Fields(tc.in)), " ")
 		if got != tc.want {

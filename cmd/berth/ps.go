@@ -227,9 +227,14 @@ func newRmCommand(g *globalOptions, s streams) *cobra.Command {
 					return strings.EqualFold(strings.TrimSpace(line), "y")
 				}
 			}
+			var volumes []string
+			o.VolumeRemoved = func(name string) { volumes = append(volumes, name) }
 			removed, err := compose.Rm(cmd.Context(), g.projectOptions(), eng, o)
 			for _, name := range removed {
 				fmt.Fprintf(s.err, " Container %s  Removed\n", name)
+			}
+			for _, name := range volumes {
+				fmt.Fprintf(s.err, " Volume %s  Removed\n", name)
 			}
 			if err == nil && len(removed) == 0 && o.Confirm == nil {
 				fmt.Fprintln(s.err, "No stopped containers")
@@ -241,6 +246,7 @@ func newRmCommand(g *globalOptions, s streams) *cobra.Command {
 	// -f too: see localShorthands.
 	f.BoolVar(&force, "force", false, "Don't ask to confirm removal")
 	f.BoolVarP(&o.Stop, "stop", "s", false, "Stop the containers, if required, before removing")
+	f.BoolVarP(&o.Volumes, "volumes", "v", false, "Remove any anonymous volumes attached to containers")
 	return cmd
 }
 
@@ -270,6 +276,7 @@ func (c containerStore) List(ctx context.Context) ([]compose.ContainerStatus, er
 		cs := compose.ContainerStatus{
 			ID: ct.ID, Name: ct.Spec.Name, Image: ct.Spec.Image, Command: ct.Spec.Process.Args,
 			Labels: ct.Spec.Labels, Created: st.Created, StartedAt: st.StartedAt, Status: st.Status, Ports: ct.Spec.Ports,
+			Mounts: ct.Spec.Mounts,
 		}
 		if st.Exit != nil {
 			cs.ExitCode, cs.FinishedAt = st.Exit.Code, st.Exit.FinishedAt

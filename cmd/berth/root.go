@@ -109,6 +109,8 @@ func newRootCommand(s streams, environ []string) *cobra.Command {
 		newLsCommand(g, s),
 		newStatsCommand(g, s),
 		newPortCommand(g, s),
+		newVolumesCommand(g, s),
+		newVolumeCommand(g, s),
 		newSuperviseCommand(g, s),
 	)
 	root.AddCommand(newLifecycleCommands(g, s)...)

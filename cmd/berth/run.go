@@ -250,6 +250,10 @@ func (r runtime) StartDetached(ctx context.Context, project, id string) error {
 	return r.eng.Start(ctx, project, id)
 }
 
+func (r runtime) List(ctx context.Context) ([]compose.ContainerStatus, error) {
+	return r.eng.List(ctx)
+}
+
 func (r runtime) Networks() compose.NetworkManager { return r.nm }
 func (r runtime) Volumes() compose.VolumeManager   { return r.vm }
 

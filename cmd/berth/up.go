@@ -198,6 +198,7 @@ func newUpCommand(g *globalOptions, s streams) *cobra.Command {
 	fl.BoolVar(&f.o.NoDeps, "no-deps", false, "Don't start linked services")
 	fl.BoolVar(&f.o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
 	fl.BoolVar(&f.o.NoStart, "no-start", false, "Don't start the services after creating them")
+	fl.BoolVarP(&f.o.RenewAnonVolumes, "renew-anon-volumes", "V", false, "Recreate anonymous volumes instead of retrieving data from the previous containers")
 	fl.StringArrayVar(&f.scale, "scale", nil, "Scale SERVICE to NUM instances. Overrides the `scale` setting in the Compose file if present")
 	fl.VarP(&f.timeout, "timeout", "t", "Use this timeout in seconds for container shutdown when attached or when containers are already running")
 	fl.StringVar(&f.pull, "pull", "policy", `Pull image before running ("always"|"missing"|"never")`)

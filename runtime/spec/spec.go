@@ -169,6 +169,10 @@ type Mount struct {
 	// image has at Target, owners and modes kept, before the first start
 	// (Docker's volume population; nocopy turns it off).
 	CopyUp bool
+	// Volume names the named or anonymous volume the mount shows, so that
+	// berth knows which containers use a volume; empty for a bind mount
+	// of a host path or a tmpfs. The runtime does not read it.
+	Volume string
 }
 
 // File is a file berth gives the container (a secret or a config): Content
