@@ -9,9 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/berth-dev/berth/tests/hoststate"
-	"github.com/berth-dev/berth/tests/offline"
 )
 
 // BenchmarkSnapshot: `berth snapshot save` and `berth snapshot restore` of
@@ -118,29 +115,7 @@ type snapshotProject struct{ *upProject }
 
 func newSnapshotProject(b *testing.B, gib int) *snapshotProject {
 	b.Helper()
-	needRoot(b)
-	bin, err := berthBinary()
-	if err != nil {
-		b.Fatal(err)
-	}
-	state := b.TempDir()
-	run, err := os.MkdirTemp("/run", "berth-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := &snapshotProject{&upProject{b: b, bin: bin, dir: filepath.Join(state, "project"), root: filepath.Join(state, "root"),
-		run: run, cgroup: filepath.Base(run), name: "benchsnap"}}
-	p.environ = append(os.Environ(), "BERTH_ROOT="+p.root, "BERTH_RUN="+p.run, "BERTH_CGROUP_PARENT=/"+p.cgroup)
-	b.Cleanup(func() {
-		os.RemoveAll(run)
-		hoststate.RemoveCgroup(p.cgroup)
-		// The volume store berth mounted (and its loop device).
-		exec.Command("umount", "-l", filepath.Join(p.root, "volumes")).Run()
-	})
-	if err := os.Mkdir(p.dir, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	yaml := `name: benchsnap
+	p := &snapshotProject{newBerthProject(b, "benchsnap", `name: benchsnap
 services:
   db:
     image: postgres:15
@@ -154,15 +129,7 @@ services:
       retries: 600
 volumes:
   pgdata:
-`
-	if err := os.WriteFile(filepath.Join(p.dir, "compose.yaml"), []byte(yaml), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	archive, err := offline.Archive("postgres")
-	if err != nil {
-		b.Fatal(err)
-	}
-	p.must("load", "-q", "-i", archive)
+`, "postgres")}
 	b.Cleanup(func() {
 		p.berth("snapshot", "rm", "base")
 		if out, err := p.berth("down", "-v", "-t", "1"); err != nil {

@@ -137,37 +137,7 @@ type upProject struct {
 
 func newUpProject(b *testing.B, name string, n int, chain bool) *upProject {
 	b.Helper()
-	needRoot(b)
-	bin, err := berthBinary()
-	if err != nil {
-		b.Fatal(err)
-	}
-	state := b.TempDir()
-	run, err := os.MkdirTemp("/run", "berth-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := &upProject{b: b, bin: bin, dir: filepath.Join(state, "project"), root: filepath.Join(state, "root"),
-		run: run, cgroup: filepath.Base(run), name: name}
-	b.Cleanup(func() {
-		os.RemoveAll(run)
-		hoststate.RemoveCgroup(p.cgroup)
-	})
-	p.environ = append(os.Environ(), "BERTH_ROOT="+p.root, "BERTH_RUN="+p.run, "BERTH_CGROUP_PARENT=/"+p.cgroup)
-	if err := os.Mkdir(p.dir, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	yaml := composeYAML(name, n, chain, composeOptions{image: "busybox"})
-	if err := os.WriteFile(filepath.Join(p.dir, "compose.yaml"), []byte(yaml), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	archive, err := offline.Archive("busybox")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if out, err := p.berth("load", "-q", "-i", archive); err != nil {
-		b.Fatalf("%v: %s", err, out)
-	}
+	p := newBerthProject(b, name, composeYAML(name, n, chain, composeOptions{image: "busybox"}), "busybox")
 	// Also when the benchmark fails: whatever is left is stopped and
 	// removed, and the supervisor waited for (killed if it stays),
 	// before the project's cgroup parent and directories go.
@@ -185,6 +155,48 @@ func newUpProject(b *testing.B, name string, n int, chain bool) *upProject {
 			p.waitSupervisorGone(3 * time.Second)
 		}
 	})
+	return p
+}
+
+// newBerthProject is a project directory holding composeYAML with a berth
+// state of its own (BERTH_ROOT, BERTH_RUN, cgroup parent) where the
+// offline images named are loaded: what every benchmark's project starts
+// from. The volume store berth may mount in its root goes at the end.
+func newBerthProject(b *testing.B, name, composeYAML string, images ...string) *upProject {
+	b.Helper()
+	needRoot(b)
+	bin, err := berthBinary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	state := b.TempDir()
+	run, err := os.MkdirTemp("/run", "berth-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := &upProject{b: b, bin: bin, dir: filepath.Join(state, "project"), root: filepath.Join(state, "root"),
+		run: run, cgroup: filepath.Base(run), name: name}
+	b.Cleanup(func() {
+		os.RemoveAll(run)
+		hoststate.RemoveCgroup(p.cgroup)
+		exec.Command("umount", "-l", filepath.Join(p.root, "volumes")).Run()
+	})
+	p.environ = append(os.Environ(), "BERTH_ROOT="+p.root, "BERTH_RUN="+p.run, "BERTH_CGROUP_PARENT=/"+p.cgroup)
+	if err := os.Mkdir(p.dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p.dir, "compose.yaml"), []byte(composeYAML), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, img := range images {
+		archive, err := offline.Archive(img)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if out, err := p.berth("load", "-q", "-i", archive); err != nil {
+			b.Fatalf("%v: %s", err, out)
+		}
+	}
 	return p
 }
 
