@@ -58,12 +58,12 @@ func (m *Manager) Publish(ports []PortRule) error {
 	if err != nil {
 		return err
 	}
+	// All at once: the rules of one container's ports share its tag.
+	var rules []rule
 	for _, p := range ports {
-		if err := fw.ensureRules(p.rules()); err != nil {
-			return err
-		}
+		rules = append(rules, p.rules()...)
 	}
-	return nil
+	return fw.ensureRules(rules)
 }
 
 // Unpublish removes the firewall rules of a container's published ports.
