@@ -85,7 +85,7 @@ volumes:
 // TestPostgresExample: the README's walkthrough on examples/postgres-dev,
 // with the offline postgres image: up --wait (health-gated), a row
 // written, down, up, the row still there; the client finds the database
-// by name; down -v leaves nothing.
+// by name; after down -v and up the row is gone; down -v leaves nothing.
 func TestPostgresExample(t *testing.T) {
 	c := newCLI(t, "")
 	archive, err := offline.Archive("postgres")
@@ -112,6 +112,12 @@ func TestPostgresExample(t *testing.T) {
 	}
 	if out := c.must("run", "--rm", "-T", "client", "psql", "-tAc", "select count(*) from t"); !strings.HasSuffix(out, "1\n") {
 		t.Errorf("client: %q", out)
+	}
+	// down -v takes the data with it: the next up starts a new database.
+	c.must("down", "-v")
+	c.must("up", "-d", "--wait")
+	if out, code := c.run("", "exec", "-T", "db", "psql", "-U", "app", "-d", "app", "-tAc", "select x from t"); code == 0 || !strings.Contains(out, `relation "t" does not exist`) {
+		t.Errorf("after down -v and up: %d %q", code, out)
 	}
 	c.must("down", "-v")
 	c.checkClean(before)
