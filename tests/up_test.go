@@ -3,17 +3,22 @@ package tests
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/network/netspec"
 )
 
 // psEntry is what the tests read of `ps --format json`.
@@ -642,6 +647,35 @@ services:
 	for service, want := range map[string]int{"db": 3, "app": 2} {
 		if got := boots(service); got != want {
 			t.Errorf("after restart --no-deps db: %s booted %d times, want %d", service, got, want)
+		}
+	}
+	c.must("down", "-t", "0")
+	c.checkClean(before)
+}
+
+// TestRestartWithPorts: restart of a container with a published port runs
+// it again. The supervisor once answered the start before it had handled
+// the stop's exit (giving back the port's rules takes a few milliseconds),
+// took the container for still running, and left it exited.
+func TestRestartWithPorts(t *testing.T) {
+	port, err := netspec.FreePort(context.Background(), "tcp", netip.Addr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCLI(t, `
+name: rp
+services:
+  web:
+    image: busybox
+    command: ["httpd", "-f", "-p", "80", "-h", "/"]
+    ports: ["`+strconv.Itoa(port)+`:80"]
+`)
+	before := c.hostState()
+	c.must("up", "-d")
+	for i := range 5 {
+		c.must("restart", "-t", "0", "web")
+		if e := c.ps()["rp-web-1"]; e.State != "running" {
+			t.Fatalf("restart %d: %+v", i, e)
 		}
 	}
 	c.must("down", "-t", "0")

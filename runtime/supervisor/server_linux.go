@@ -87,9 +87,10 @@ type watch struct {
 	// Under server.mu:
 	restarter *Restarter
 	health    *Health
-	running   bool        // a run is watched
-	timer     *time.Timer // a restart is pending
-	gone      bool        // removed
+	running   bool          // a run is watched
+	runDone   chan struct{} // closed once the watched run's exit is handled
+	timer     *time.Timer   // a restart is pending
+	gone      bool          // removed
 	proxies   []*network.Proxy
 	ports     []network.PortRule
 }
@@ -302,7 +303,8 @@ func (s *server) adopt(ctx context.Context) error {
 				}
 				s.mu.Lock()
 			}
-			go s.watchRun(w, st.StartedAt)
+			w.runDone = make(chan struct{})
+			go s.watchRun(w, st.StartedAt, w.runDone)
 		case s.state.Containers[id].Restarting && !w.restarter.IsStopped():
 			s.scheduleRestart(w, 0)
 		}
@@ -424,15 +426,19 @@ func (s *server) start(ctx context.Context, w *watch, explicit bool) error {
 		w.health = NewHealth(*hc, started)
 	}
 	err = s.persist(explicit)
+	w.runDone = make(chan struct{})
+	done := w.runDone
 	s.mu.Unlock()
 	s.emit(w, "start", nil)
-	go s.watchRun(w, started)
+	go s.watchRun(w, started, done)
 	return err
 }
 
 // watchRun watches one run of w's container: its health checks while it
-// runs, then its exit, and the restart its policy asks for.
-func (s *server) watchRun(w *watch, started time.Time) {
+// runs, then its exit, and the restart its policy asks for. done is
+// closed once the exit is handled.
+func (s *server) watchRun(w *watch, started time.Time, done chan struct{}) {
+	defer close(done)
 	pctx, stopProbes := context.WithCancel(context.Background())
 	if hc := w.c.Spec.Healthcheck; hc != nil && probeArgs(hc.Test) != nil {
 		s.mu.Lock()
@@ -684,10 +690,24 @@ func (s *server) stop(ctx context.Context, w *watch, timeout *time.Duration) (co
 	}
 	s.emit(w, "kill", nil)
 	e, err := w.c.Stop(ctx, timeout)
-	if err == nil {
-		s.emit(w, "stop", nil)
+	if err != nil {
+		return e, err
 	}
-	return e, err
+	// The run's watcher handles the exit too (port rules, state): a start
+	// right after the stop must find it done, or it would take the
+	// container for still running and do nothing.
+	s.mu.Lock()
+	done := w.runDone
+	s.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return e, ctx.Err()
+		}
+	}
+	s.emit(w, "stop", nil)
+	return e, nil
 }
 
 // stoppedByUser records a stop or kill by the user: no restart until the
