@@ -136,38 +136,35 @@ func SnapshotRestore(ctx context.Context, lo project.Options, eng Engine, o Snap
 	}
 	cs = slices.DeleteFunc(cs, func(c ContainerStatus) bool { return !c.Running() && !c.Restarting })
 	kill := time.Duration(0)
-	err = inReverseOrder(ctx, p, cs, func(ctx context.Context, c ContainerStatus) error {
-		if c.Status == "paused" {
-			if err := eng.Unpause(ctx, c.ID); err != nil {
-				return fmt.Errorf("unpausing %s: %w", c.Name, err)
+	stop := func() error {
+		return inReverseOrder(ctx, p, cs, func(ctx context.Context, c ContainerStatus) error {
+			if c.Status == "paused" {
+				if err := eng.Unpause(ctx, c.ID); err != nil {
+					return fmt.Errorf("unpausing %s: %w", c.Name, err)
+				}
 			}
-		}
-		if err := eng.Stop(ctx, p.Name, c.ID, &kill); err != nil {
-			return fmt.Errorf("stopping %s: %w", c.Name, err)
-		}
-		progress(Progress{Resource: "Container " + c.Name, Status: StatusStopped})
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	_, restoreErr := vm.RestoreSnapshot(p.Name, o.Name)
-	if restoreErr == nil {
-		progress(Progress{Resource: "Snapshot " + o.Name, Status: "Restored"})
+			if err := eng.Stop(ctx, p.Name, c.ID, &kill); err != nil {
+				return fmt.Errorf("stopping %s: %w", c.Name, err)
+			}
+			progress(Progress{Resource: "Container " + c.Name, Status: StatusStopped})
+			return nil
+		})
 	}
 	// Started again even when the restore failed: the user had them
-	// running.
-	cs = slices.DeleteFunc(cs, ContainerStatus.OneOff)
-	startErr := inOrder(ctx, p, cs, func(ctx context.Context, c ContainerStatus) error {
-		if err := eng.Start(ctx, p.Name, c.ID); err != nil {
-			return fmt.Errorf("starting %s: %w", c.Name, err)
-		}
-		progress(Progress{Resource: "Container " + c.Name, Status: StatusStarted})
-		return nil
-	})
-	if err := errors.Join(restoreErr, startErr); err != nil {
+	// running. One-off containers are not.
+	start := func() error {
+		return inOrder(ctx, p, slices.DeleteFunc(slices.Clone(cs), ContainerStatus.OneOff), func(ctx context.Context, c ContainerStatus) error {
+			if err := eng.Start(ctx, p.Name, c.ID); err != nil {
+				return fmt.Errorf("starting %s: %w", c.Name, err)
+			}
+			progress(Progress{Resource: "Container " + c.Name, Status: StatusStarted})
+			return nil
+		})
+	}
+	if _, err := vm.RestoreSnapshot(p.Name, o.Name, stop, start); err != nil {
 		return nil, err
 	}
+	progress(Progress{Resource: "Snapshot " + o.Name, Status: "Restored"})
 	return s, nil
 }
 

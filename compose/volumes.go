@@ -40,7 +40,7 @@ type VolumeManager interface {
 
 	SnapshotsSupported() error
 	SaveSnapshot(project, name string, services, volumes []string) (*volume.Snapshot, error)
-	RestoreSnapshot(project, name string) (*volume.Snapshot, error)
+	RestoreSnapshot(project, name string, stop, start func() error) (*volume.Snapshot, error)
 	GetSnapshot(project, name string) (*volume.Snapshot, error)
 	Snapshots(project string) ([]*volume.Snapshot, error)
 	RemoveSnapshot(project, name string) error

@@ -182,9 +182,13 @@ func (m *Manager) RemoveSnapshot(project, name string) error {
 }
 
 // RestoreSnapshot puts a snapshot's volumes back as they were saved,
-// making those that no longer exist. The caller has stopped every
-// container that uses them: their processes must not hold the old files.
-func (m *Manager) RestoreSnapshot(project, name string) (*Snapshot, error) {
+// making those that no longer exist. The new data is made first, beside
+// the old; then stop is called (nil: nothing to call): the caller stops
+// every container that uses the volumes, whose processes must not hold
+// the old files; then each volume's data is exchanged at once for the
+// new; then start is called (the caller starts them again), and only then
+// is the old data freed, off the critical path.
+func (m *Manager) RestoreSnapshot(project, name string, stop, start func() error) (*Snapshot, error) {
 	s, err := m.GetSnapshot(project, name)
 	if err != nil {
 		return nil, err
@@ -198,17 +202,40 @@ func (m *Manager) RestoreSnapshot(project, name string) (*Snapshot, error) {
 		return nil, err
 	}
 	for _, saved := range s.Volumes {
-		if err := m.restoreVolume(filepath.Join(m.snapshotDir(project), name, saved.Name), saved); err != nil {
+		if err := m.prepareRestore(filepath.Join(m.snapshotDir(project), name, saved.Name), saved); err != nil {
 			return nil, fmt.Errorf("restoring volume %s: %w", saved.Name, err)
 		}
+	}
+	if stop != nil {
+		if err := stop(); err != nil {
+			for _, saved := range s.Volumes {
+				destroySubvolume(filepath.Join(m.dir(saved.Name), ".restore"))
+			}
+			return nil, err
+		}
+	}
+	var errs []error
+	for _, saved := range s.Volumes {
+		if err := m.commitRestore(saved); err != nil {
+			errs = append(errs, fmt.Errorf("restoring volume %s: %w", saved.Name, err))
+		}
+	}
+	if start != nil {
+		errs = append(errs, start())
+	}
+	for _, saved := range s.Volumes {
+		if err := destroySubvolume(filepath.Join(m.dir(saved.Name), ".restore")); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
-// restoreVolume makes the volume's data a writable snapshot of src: the
-// new data is made beside the old, the two exchanged at once, the old
-// then freed.
-func (m *Manager) restoreVolume(src string, saved *Volume) error {
+// prepareRestore makes <volume>/.restore a writable snapshot of src.
+func (m *Manager) prepareRestore(src string, saved *Volume) error {
 	dir := m.dir(saved.Name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -217,25 +244,25 @@ func (m *Manager) restoreVolume(src string, saved *Volume) error {
 	if err := destroySubvolume(next); err != nil {
 		return err
 	}
-	if err := snapshotSubvolume(src, next, false); err != nil {
-		return err
-	}
-	data := filepath.Join(dir, "_data")
+	return snapshotSubvolume(src, next, false)
+}
+
+// commitRestore exchanges the volume's data and .restore (a crash leaves
+// one or the other in place, never neither), which then holds the old
+// data; a volume removed since gets its metadata back as it was.
+func (m *Manager) commitRestore(saved *Volume) error {
+	dir := m.dir(saved.Name)
+	next, data := filepath.Join(dir, ".restore"), filepath.Join(dir, "_data")
 	if _, err := os.Lstat(data); errors.Is(err, fs.ErrNotExist) {
-		err = os.Rename(next, data)
-		if err != nil {
+		if err := os.Rename(next, data); err != nil {
 			return err
 		}
 	} else if err := exchange(next, data); err != nil {
 		return err
 	}
-	if err := destroySubvolume(next); err != nil {
-		return err
-	}
 	if _, err := m.Get(saved.Name); err == nil {
 		return nil
 	}
-	// Removed since (down -v): its metadata comes back as it was.
 	b, err := json.Marshal(saved)
 	if err != nil {
 		return err

@@ -91,7 +91,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	write("new", "made since\n", 0o644)
 	os.Remove(filepath.Join(v.Path, "keep"))
 
-	if _, err := m.RestoreSnapshot("p", "base"); err != nil {
+	if _, err := m.RestoreSnapshot("p", "base", nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	check := func() {
@@ -133,7 +133,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err := m.Remove("p_data"); err != nil {
 		t.Fatal(err)
 	}
-	s, err := m.RestoreSnapshot("p", "base")
+	s, err := m.RestoreSnapshot("p", "base", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if entries, _ := os.ReadDir(m.snapshotDir("p")); len(entries) != 0 {
 		t.Errorf("left in the snapshot directory: %v", entries)
 	}
-	if _, err := m.RestoreSnapshot("p", "base"); !errdefs.IsNotFound(err) {
+	if _, err := m.RestoreSnapshot("p", "base", nil, nil); !errdefs.IsNotFound(err) {
 		t.Errorf("restore of a removed snapshot: %v", err)
 	}
 }
