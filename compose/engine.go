@@ -54,8 +54,8 @@ type Engine interface {
 // (no exit recorded).
 func needsSupervisor(cs []ContainerStatus) bool {
 	for _, c := range cs {
-		if c.OneOff() {
-			continue
+		if c.OneOff() && c.Labels[spec.DetachedLabel] != "true" {
+			continue // an attached run: its berth watches it
 		}
 		if c.Running() || c.Restarting || c.Status == "exited" && c.FinishedAt.IsZero() {
 			return true

@@ -285,6 +285,9 @@ func runSpec(p *types.Project, svc types.ServiceConfig, img *image.Image, enviro
 	}
 	svc.ContainerName = name
 	labels := map[string]string{OneoffLabel: "True", "com.docker.compose.slug": hex.EncodeToString(slug)}
+	if o.Detach {
+		labels[spec.DetachedLabel] = "true"
+	}
 	for k, v := range o.Labels {
 		labels[k] = v
 	}

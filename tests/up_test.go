@@ -473,6 +473,37 @@ services:
 	c.checkClean(before)
 }
 
+// TestSupervisorKilledRunDetached: a `run -d` container is the
+// supervisor's too: after kill -9 of the supervisor, an exit it missed is
+// recorded (255) by the one the next command brings, even when the
+// project has no other container to watch.
+func TestSupervisorKilledRunDetached(t *testing.T) {
+	c := newCLI(t, `
+name: adoptrun
+services:
+  job:
+    image: busybox
+    command: ["sh", "-c", "while :; do sleep 0.1; done"]
+`)
+	before := c.hostState()
+	c.must("run", "-d", "--name", "adoptrun-job", "job")
+	pids := c.supervisors()
+	if len(pids) != 1 {
+		t.Fatalf("supervisors: %v", pids)
+	}
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	c.waitSupervisorGone(5 * time.Second)
+	syscall.Kill(containerPid(t, c, "adoptrun-job"), syscall.SIGKILL)
+	time.Sleep(300 * time.Millisecond)
+	c.must("ps", "-a") // the next command brings a supervisor
+	eventually(t, 5*time.Second, "the missed exit recorded as 255", func() bool {
+		e := c.ps()["adoptrun-job"]
+		return e.State == "exited" && e.ExitCode == 255
+	})
+	c.must("down", "-t", "0")
+	c.checkClean(before)
+}
+
 // containerPid is the host pid of a running container's main process.
 func containerPid(t *testing.T, c *cli, name string) int {
 	t.Helper()

@@ -228,3 +228,9 @@ type Log struct {
 	MaxFiles int   // 0 means 5
 	Disabled bool  // logging driver "none": the output is dropped
 }
+
+// DetachedLabel marks a one-off container started by `run -d`: the
+// project's supervisor owns it (restarts, records its exit, adopts it
+// after a crash) as it owns the services' containers. An attached run's
+// container is watched by the berth that runs it.
+const DetachedLabel = "berth.run.detached"

@@ -27,6 +27,7 @@ import (
 	"github.com/berth-dev/berth/network/dns"
 	"github.com/berth-dev/berth/network/netspec"
 	"github.com/berth-dev/berth/runtime/container"
+	"github.com/berth-dev/berth/runtime/spec"
 )
 
 // The labels that tie a container to its project (docker compose's).
@@ -280,7 +281,8 @@ func (s *server) adopt(ctx context.Context) error {
 	defer s.mu.Unlock()
 	for _, id := range ids {
 		c, err := s.rt.Load(ctx, id)
-		if err != nil || c.Spec.Labels[projectLabel] != s.o.Project || c.Spec.Labels[oneoffLabel] == "True" {
+		if err != nil || c.Spec.Labels[projectLabel] != s.o.Project ||
+			c.Spec.Labels[oneoffLabel] == "True" && c.Spec.Labels[spec.DetachedLabel] != "true" {
 			continue
 		}
 		st, err := c.State(ctx)
