@@ -23,7 +23,6 @@ import (
 	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/runtime/supervisor"
 	"github.com/berth-dev/berth/tests/hoststate"
-	"github.com/berth-dev/berth/tests/offline"
 )
 
 // The published-port benchmarks measure what a published port costs
@@ -118,13 +117,7 @@ func BenchmarkPublishedPort(b *testing.B) {
 
 // portsProject is the running project and the server in its container.
 type portsProject struct {
-	b       *testing.B
-	bin     string
-	dir     string // the project directory, with compose.yaml
-	root    string // BERTH_ROOT
-	run     string // BERTH_RUN
-	cgroup  string // BERTH_CGROUP_PARENT, without its leading "/"
-	environ []string
+	*upProject // the project directory and its berth state
 
 	supervisor int    // pid of the project's supervisor
 	bridge     string // the project network's bridge
@@ -138,45 +131,11 @@ type portsProject struct {
 	clients map[string]*http.Client
 }
 
-// portsBerthBinary builds berth (as the Makefile builds bin/berth) once
-// per test binary, into the fixtures' directory.
-var portsBerthBinary = sync.OnceValues(func() (string, error) {
-	dir := filepath.Join(shared.root, "berth-ports-bin")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "berth")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "github.com/berth-dev/berth/cmd/berth")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building berth: %v: %s", err, bytes.TrimSpace(out))
-	}
-	return bin, nil
-})
-
 const portsProjectName = "benchports"
 
 func newPortsProject(b *testing.B) *portsProject {
 	b.Helper()
-	bin, err := portsBerthBinary()
-	if err != nil {
-		b.Fatal(err)
-	}
-	state := b.TempDir()
-	run, err := os.MkdirTemp("/run", "berth-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	f := &portsProject{b: b, bin: bin, dir: filepath.Join(state, "project"), root: filepath.Join(state, "root"),
-		run: run, cgroup: filepath.Base(run), clients: map[string]*http.Client{}}
-	b.Cleanup(func() {
-		os.RemoveAll(run)
-		hoststate.RemoveCgroup(f.cgroup)
-	})
-	f.environ = append(os.Environ(), "BERTH_ROOT="+f.root, "BERTH_RUN="+f.run, "BERTH_CGROUP_PARENT=/"+f.cgroup)
-	if err := os.Mkdir(f.dir, 0o755); err != nil {
-		b.Fatal(err)
-	}
-	yaml := "name: " + portsProjectName + `
+	f := &portsProject{upProject: newBerthProject(b, portsProjectName, "name: "+portsProjectName+`
 services:
   web:
     image: busybox
@@ -185,17 +144,7 @@ services:
     healthcheck:
       disable: true
     ports: ["8080"]
-`
-	if err := os.WriteFile(filepath.Join(f.dir, "compose.yaml"), []byte(yaml), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	archive, err := offline.Archive("busybox")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if out, err := f.berth("load", "-q", "-i", archive); err != nil {
-		b.Fatalf("%v: %s", err, out)
-	}
+`, "busybox"), clients: map[string]*http.Client{}}
 	before, err := hoststate.Of(f.cgroup, f.root, f.run)
 	if err != nil {
 		b.Fatal(err)
@@ -310,10 +259,6 @@ func (f *portsProject) down(srv *http.Server, before string) {
 func procAlive(pid int) bool {
 	_, err := os.Stat(fmt.Sprintf("/proc/%d", pid))
 	return err == nil
-}
-
-func (f *portsProject) berth(args ...string) (string, error) {
-	return runBerth(f.bin, f.dir, f.environ, args...)
 }
 
 // containerID is the id of the web service's container, which must run.

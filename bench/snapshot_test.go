@@ -53,19 +53,7 @@ func BenchmarkSnapshot(b *testing.B) {
 			})
 			p.must("snapshot", "save", "base")
 			b.Run("restore", func(b *testing.B) {
-				var ready time.Duration
-				for range b.N {
-					b.StopTimer()
-					p.psql("insert into marker values (1)")
-					b.StartTimer()
-					start := time.Now()
-					p.must("snapshot", "restore", "base")
-					b.StopTimer()
-					p.waitReady()
-					ready += time.Since(start)
-					b.StartTimer()
-				}
-				b.ReportMetric(float64(ready.Milliseconds())/float64(b.N), "ready-ms")
+				p.benchRestore(b, func() { p.must("snapshot", "restore", "base") })
 			})
 			if out := p.psql("select count(*) from marker"); out != "0" {
 				b.Fatalf("after restore, marker rows: %q", out)
@@ -87,21 +75,11 @@ func BenchmarkSnapshot(b *testing.B) {
 				}
 			})
 			b.Run("copy-restore", func(b *testing.B) {
-				var ready time.Duration
-				for range b.N {
-					b.StopTimer()
-					p.psql("insert into marker values (1)")
-					b.StartTimer()
-					start := time.Now()
+				p.benchRestore(b, func() {
 					p.must("stop", "db")
 					p.shell("sh", "-c", `rm -rf "$1"/* && cp -a --reflink=never "$2"/. "$1"/`, "sh", data, copyDir)
 					p.must("start", "db")
-					b.StopTimer()
-					p.waitReady()
-					ready += time.Since(start)
-					b.StartTimer()
-				}
-				b.ReportMetric(float64(ready.Milliseconds())/float64(b.N), "ready-ms")
+				})
 			})
 			if out := p.psql("select count(*) from marker"); out != "0" {
 				b.Fatalf("after the copy's restore, marker rows: %q", out)
@@ -174,6 +152,25 @@ func (p *snapshotProject) shell(name string, args ...string) {
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		p.b.Fatalf("%s %v: %v: %s", name, args, err, out)
 	}
+}
+
+// benchRestore times restore, each time after a change to the database
+// (untimed), and reports how long Postgres took to answer again after it
+// began (ready-ms).
+func (p *snapshotProject) benchRestore(b *testing.B, restore func()) {
+	var ready time.Duration
+	for range b.N {
+		b.StopTimer()
+		p.psql("insert into marker values (1)")
+		b.StartTimer()
+		start := time.Now()
+		restore()
+		b.StopTimer()
+		p.waitReady()
+		ready += time.Since(start)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(ready.Milliseconds())/float64(b.N), "ready-ms")
 }
 
 // waitReady waits until Postgres accepts connections.
