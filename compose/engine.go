@@ -47,6 +47,9 @@ type Engine interface {
 	// Watch makes sure the project's supervisor runs: a new one adopts
 	// the containers the last one left (after a crash, a kill -9).
 	Watch(ctx context.Context, project string) error
+	// Reclaim frees the volume data that a restore replaced or a removal
+	// put aside, in the background when it can.
+	Reclaim(ctx context.Context, project string) error
 }
 
 // needsSupervisor reports whether any of a project's containers needs its

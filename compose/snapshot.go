@@ -165,6 +165,9 @@ func SnapshotRestore(ctx context.Context, lo project.Options, eng Engine, o Snap
 		return nil, err
 	}
 	progress(Progress{Resource: "Snapshot " + o.Name, Status: "Restored"})
+	if err := eng.Reclaim(ctx, p.Name); err != nil {
+		return nil, fmt.Errorf("freeing the replaced data: %w", err)
+	}
 	return s, nil
 }
 
@@ -191,6 +194,9 @@ func SnapshotRemove(ctx context.Context, lo project.Options, eng Engine, names [
 			continue
 		}
 		progress(Progress{Resource: "Snapshot " + n, Status: StatusRemoved})
+	}
+	if err := eng.Reclaim(ctx, project); err != nil {
+		failed = append(failed, fmt.Errorf("freeing the snapshots' data: %w", err))
 	}
 	return errors.Join(failed...)
 }

@@ -2,6 +2,8 @@ package tests
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +78,13 @@ func TestSnapshots(t *testing.T) {
 	if out := psql("select x from keep"); out != "7\n" {
 		t.Errorf("dropped table after restore: %q", out)
 	}
+	// The data the restore replaced is freed by the supervisor, in the
+	// background.
+	trash := filepath.Join(c.root, "volumes", ".trash")
+	eventually(t, 10*time.Second, "the replaced data freed", func() bool {
+		entries, err := os.ReadDir(trash)
+		return err == nil && len(entries) == 0
+	})
 	// files was not saved: untouched.
 	if out := c.must("exec", "-T", "files", "cat", "/files/f"); out != "two\n" {
 		t.Errorf("a volume of a service not saved changed: %q", out)
@@ -104,6 +113,10 @@ func TestSnapshots(t *testing.T) {
 	if out := c.must("snapshot", "ls", "-q"); out != "" {
 		t.Errorf("snapshots after rm: %q", out)
 	}
+	eventually(t, 10*time.Second, "the removed snapshot freed", func() bool {
+		entries, err := os.ReadDir(trash)
+		return err == nil && len(entries) == 0
+	})
 	if out, code := c.run("", "snapshot", "restore", "base"); code == 0 || !strings.Contains(out, "no snapshot") {
 		t.Errorf("restore of a removed snapshot: %d %q", code, out)
 	}

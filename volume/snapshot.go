@@ -172,13 +172,8 @@ func (m *Manager) RemoveSnapshot(project, name string) error {
 		return err
 	}
 	defer unlock()
-	dir := m.snapshotDir(project)
-	// Out of sight first, then freed.
-	trash := filepath.Join(dir, ".trash-"+randomSuffix())
-	if err := os.Rename(filepath.Join(dir, name), trash); err != nil {
-		return err
-	}
-	return m.removeData(trash)
+	// Out of sight at once; freed with the trash (FreeTrash).
+	return m.discard(filepath.Join(m.snapshotDir(project), name))
 }
 
 // RestoreSnapshot puts a snapshot's volumes back as they were saved,
@@ -187,7 +182,8 @@ func (m *Manager) RemoveSnapshot(project, name string) error {
 // every container that uses the volumes, whose processes must not hold
 // the old files; then each volume's data is exchanged at once for the
 // new; then start is called (the caller starts them again), and only then
-// is the old data freed, off the critical path.
+// is the old data put in the trash, for FreeTrash to free off the
+// critical path.
 func (m *Manager) RestoreSnapshot(project, name string, stop, start func() error) (*Snapshot, error) {
 	s, err := m.GetSnapshot(project, name)
 	if err != nil {
@@ -224,7 +220,7 @@ func (m *Manager) RestoreSnapshot(project, name string, stop, start func() error
 		errs = append(errs, start())
 	}
 	for _, saved := range s.Volumes {
-		if err := destroySubvolume(filepath.Join(m.dir(saved.Name), ".restore")); err != nil {
+		if err := m.discard(filepath.Join(m.dir(saved.Name), ".restore")); err != nil {
 			errs = append(errs, err)
 		}
 	}

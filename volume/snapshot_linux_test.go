@@ -94,6 +94,8 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if _, err := m.RestoreSnapshot("p", "base", nil, nil); err != nil {
 		t.Fatal(err)
 	}
+	// The replaced data waits in the trash until FreeTrash.
+	trashed(t, m, 1)
 	check := func() {
 		t.Helper()
 		if b, _ := os.ReadFile(filepath.Join(v.Path, "dir/changed")); string(b) != "before\n" {
@@ -149,9 +151,11 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].Name != "base" {
 		t.Errorf("Snapshots: %v %v", list, err)
 	}
+	trashed(t, m, 0) // the volume was made again: nothing replaced
 	if err := m.RemoveSnapshot("p", "base"); err != nil {
 		t.Fatal(err)
 	}
+	trashed(t, m, 1)
 	if _, err := m.GetSnapshot("p", "base"); !errdefs.IsNotFound(err) {
 		t.Errorf("after rm: %v", err)
 	}
@@ -199,5 +203,23 @@ func TestInvalidSnapshotNames(t *testing.T) {
 		if _, err := m.GetSnapshot("p", name); !errdefs.IsInvalidArgument(err) {
 			t.Errorf("%q: %v", name, err)
 		}
+	}
+}
+
+// trashed checks that the trash holds n entries, then frees them.
+func trashed(t *testing.T, m *Manager, n int) {
+	t.Helper()
+	entries, _ := os.ReadDir(m.trashDir())
+	if len(entries) != n {
+		t.Errorf("trash holds %d entries, want %d", len(entries), n)
+	}
+	if err := m.FreeTrash(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, err := os.ReadDir(m.trashDir()); err != nil || len(entries) != 0 {
+		t.Errorf("trash after FreeTrash: %v %v", entries, err)
+	}
+	if err := m.FreeTrash(); err != nil {
+		t.Errorf("FreeTrash of an empty trash: %v", err)
 	}
 }

@@ -253,9 +253,13 @@ func newSuperviseCommand(g *globalOptions, s streams) *cobra.Command {
 			logf := func(format string, args ...any) {
 				fmt.Fprintf(s.err, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
 			}
+			vm, err := g.volumeManager()
+			if err != nil {
+				return err
+			}
 			return supervisor.Serve(cmd.Context(), supervisor.Options{
 				Runtime: rt, Networks: nm, Project: g.name, Dir: projectRunDir(g.runDir(), g.name),
-				StateFile: supervisorState(g.berthRoot(), g.name), Logf: logf,
+				StateFile: supervisorState(g.berthRoot(), g.name), Reclaim: vm.FreeTrash, Logf: logf,
 			})
 		},
 	}
@@ -264,4 +268,14 @@ func newSuperviseCommand(g *globalOptions, s streams) *cobra.Command {
 func (e *engine) Watch(ctx context.Context, project string) error {
 	_, err := e.client(project).Ping(ctx)
 	return err
+}
+
+// Reclaim frees the volume data nothing uses any more: in the project's
+// supervisor, in the background, when one runs (none is started for
+// it); here otherwise.
+func (e *engine) Reclaim(ctx context.Context, project string) error {
+	if err := supervisor.NewClient(projectRunDir(e.run, project), nil).Reclaim(ctx); err == nil {
+		return nil
+	}
+	return e.vm.FreeTrash()
 }

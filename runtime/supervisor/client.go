@@ -143,6 +143,13 @@ func (c *Client) Ping(ctx context.Context) (int, error) {
 	return r.Pid, err
 }
 
+// Reclaim asks the supervisor to free, in the background, storage that
+// nothing uses any more; it returns at once.
+func (c *Client) Reclaim(ctx context.Context) error {
+	_, err := c.call(ctx, Request{Op: OpReclaim})
+	return err
+}
+
 // Start starts a created or stopped container; the supervisor then
 // watches it (restart policy, health check, log).
 func (c *Client) Start(ctx context.Context, id string) error {

@@ -23,6 +23,9 @@ const (
 	OpKill   = "kill"   // send it a signal (the restart policy stays off too)
 	OpRemove = "remove" // stop it, forget it and delete it
 	OpEvents = "events" // stream the project's events
+	// OpReclaim frees, in the background, storage that nothing uses any
+	// more (Options.Reclaim); it answers at once.
+	OpReclaim = "reclaim"
 )
 
 // maxMessage bounds a line of the protocol: a request is small, and a peer

@@ -52,6 +52,10 @@ type Options struct {
 	// Idle is how long the supervisor stays once nothing is left to watch
 	// and no one is connected; 0 means half a second.
 	Idle time.Duration
+	// Reclaim frees storage that nothing uses any more (the volume data
+	// a snapshot restore replaced); OpReclaim runs it in the background.
+	// nil: OpReclaim fails.
+	Reclaim func() error
 	// Logf reports what goes wrong where no one asked (a restart that
 	// failed); nil discards it.
 	Logf func(format string, args ...any)
@@ -78,6 +82,9 @@ type server struct {
 	conns    int // connections being served
 	lastBusy time.Time
 	subs     map[chan Event]struct{}
+	// reclaiming: Options.Reclaim runs; reclaimAgain: it was asked for
+	// again meanwhile, and runs once more.
+	reclaiming, reclaimAgain bool
 }
 
 // watch is a container the supervisor owns.
@@ -255,9 +262,41 @@ func reapOrphans() {
 	}
 }
 
+// reclaim runs Options.Reclaim in the background, once more after the
+// current run when one is under way.
+func (s *server) reclaim() Response {
+	if s.o.Reclaim == nil {
+		return errResponse(fmt.Errorf("%w: this supervisor reclaims nothing", errdefs.ErrNotImplemented))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.reclaiming {
+		s.reclaimAgain = true
+		return Response{}
+	}
+	s.reclaiming = true
+	go func() {
+		for {
+			if err := s.o.Reclaim(); err != nil {
+				s.o.Logf("reclaiming storage: %v", err)
+			}
+			s.mu.Lock()
+			if !s.reclaimAgain {
+				s.reclaiming = false
+				s.lastBusy = time.Now()
+				s.mu.Unlock()
+				return
+			}
+			s.reclaimAgain = false
+			s.mu.Unlock()
+		}
+	}()
+	return Response{}
+}
+
 // busy reports whether anything needs the supervisor. s.mu is held.
 func (s *server) busy() bool {
-	if s.conns > 0 {
+	if s.conns > 0 || s.reclaiming {
 		return true
 	}
 	for _, w := range s.watches {
@@ -816,8 +855,11 @@ func (s *server) serve(ctx context.Context, conn *net.UnixConn) {
 
 // handle carries out one request.
 func (s *server) handle(ctx context.Context, req Request) Response {
-	if req.Op == OpPing {
+	switch req.Op {
+	case OpPing:
 		return Response{Pid: os.Getpid()}
+	case OpReclaim:
+		return s.reclaim()
 	}
 	switch req.Op {
 	case OpStart, OpStop, OpKill, OpRemove:

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +49,8 @@ type fixture struct {
 	client *Client
 	done   chan error
 	cancel context.CancelFunc
+	// reclaim is the supervisor's Options.Reclaim (nil: none).
+	reclaim func() error
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -97,7 +100,7 @@ func (f *fixture) serve() error {
 	f.cancel = cancel
 	f.done = make(chan error, 1)
 	go func() {
-		f.done <- Serve(ctx, Options{Runtime: f.rt, Project: "p", Dir: f.dir, StateFile: f.state, Idle: 200 * time.Millisecond})
+		f.done <- Serve(ctx, Options{Runtime: f.rt, Project: "p", Dir: f.dir, StateFile: f.state, Idle: 200 * time.Millisecond, Reclaim: f.reclaim})
 	}()
 	return nil
 }
@@ -409,5 +412,64 @@ func TestPeerAndProtocol(t *testing.T) {
 	}
 	if _, err := f.client.call(ctx, Request{Op: "format-disk"}); err == nil {
 		t.Error("an unknown operation succeeded")
+	}
+}
+
+// TestReclaim: reclaim answers at once and runs Options.Reclaim in the
+// background, once more when asked again meanwhile (not once per ask);
+// the supervisor does not leave while it runs, even with nothing to watch.
+func TestReclaim(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.client.Reclaim(ctx); err == nil {
+		t.Fatal("reclaim without Options.Reclaim succeeded")
+	}
+	f.stop(t)
+
+	started, release := make(chan struct{}, 10), make(chan struct{})
+	var runs atomic.Int32
+	f.reclaim = func() error {
+		runs.Add(1)
+		started <- struct{}{}
+		<-release
+		return nil
+	}
+	begin := time.Now()
+	if err := f.client.Reclaim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	for range 3 {
+		if err := f.client.Reclaim(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(begin); d > 2*time.Second {
+		t.Errorf("reclaim waited for the work: %v", d)
+	}
+	// Longer than Idle: still serving.
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case err := <-f.done:
+		t.Fatalf("the supervisor left while reclaiming: %v", err)
+	default:
+	}
+	release <- struct{}{}
+	<-started // the asks made meanwhile: one more run
+	release <- struct{}{}
+	eventually(t, 5*time.Second, "the supervisor leaves once done", func() bool {
+		select {
+		case err := <-f.done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+			f.done = nil
+			return true
+		default:
+			return false
+		}
+	})
+	if n := runs.Load(); n != 2 {
+		t.Errorf("Reclaim ran %d times, want 2", n)
 	}
 }
