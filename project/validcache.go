@@ -16,7 +16,7 @@ import (
 // Validating a project against the Compose schema is a quarter of what a
 // short command such as `ps` costs (compose-go compiles the schema in
 // every process). Its result depends only on the files' bytes, the
-// environment they are interpolated with and the schema, so a project
+// variables of the environment they name (interpolation) and the schema, so a project
 // validated once is not validated again while none of these changes:
 // Options.ValidationCache keeps an empty file per validated combination.
 // Projects that include or extend other files are always validated (the
@@ -38,6 +38,7 @@ func validationKey(po *cli.ProjectOptions) string {
 			h.Write([]byte(d.Version + "\x00" + d.Sum + "\x00"))
 		}
 	}
+	var files [][]byte
 	for _, f := range po.ConfigPaths {
 		if f == "-" {
 			return ""
@@ -49,10 +50,16 @@ func validationKey(po *cli.ProjectOptions) string {
 		h.Write([]byte(f + "\x00"))
 		h.Write(b)
 		h.Write([]byte{0})
+		files = append(files, b)
 	}
+	// Only a variable the files name can change what is validated
+	// (interpolation); the rest of the environment (the shell's $_, a
+	// terminal's variables) must not make every command validate again.
 	keys := make([]string, 0, len(po.Environment))
 	for k := range po.Environment {
-		keys = append(keys, k)
+		if slices.ContainsFunc(files, func(b []byte) bool { return bytes.Contains(b, []byte(k)) }) {
+			keys = append(keys, k)
+		}
 	}
 	slices.Sort(keys)
 	for _, k := range keys {

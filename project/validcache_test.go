@@ -9,7 +9,7 @@ import (
 )
 
 // TestValidationCache: a project is remembered once it validated, for
-// its exact files and environment; an invalid one never is, and still
+// its exact files and the variables they name; an invalid one never is, and still
 // fails; one that includes other files is not remembered.
 func TestValidationCache(t *testing.T) {
 	dir := t.TempDir()
@@ -38,6 +38,10 @@ func TestValidationCache(t *testing.T) {
 	}
 	if err := load(valid, "TAG=2"); err != nil || markers() != 2 {
 		t.Fatalf("another environment: %v, %d markers", err, markers())
+	}
+	// Variables the file does not name change nothing it validates.
+	if err := load(valid, "TAG=2", "_=/usr/bin/strace", "TERM=dumb"); err != nil || markers() != 2 {
+		t.Fatalf("variables the file does not name: %v, %d markers", err, markers())
 	}
 	for i := range 2 {
 		err := load("name: p\nservices:\n  a:\n    image: busybox\n    imagee: x\n")

@@ -172,7 +172,7 @@ func (r *Runtime) Create(ctx context.Context, c spec.Container) (_ *Container, r
 		return nil, err
 	}
 	ct := &Container{ID: c.ID, Spec: c, rt: r}
-	if err := ct.save(&record{Spec: c, Config: raw, Created: time.Now().UTC()}); err != nil {
+	if err := ct.save(&record{Spec: c, Config: raw, Created: time.Now().UTC()}, true); err != nil {
 		return nil, err
 	}
 	return ct, nil
@@ -245,21 +245,32 @@ func (r *Runtime) readRecord(id string) (*record, error) {
 	return &rec, nil
 }
 
-func (c *Container) save(rec *record) error {
+// save replaces the container's record at once (a crash of any process
+// leaves the old or the new). durable also waits for it to reach the
+// disk, for what must outlive a crash of the machine: the container's
+// definition and its exits. What only describes processes (the pid of a
+// start) needs no more: after such a crash those processes are gone, and
+// a pid whose start time differs is a dead container (an exit is then
+// recorded as missed).
+func (c *Container) save(rec *record, durable bool) error {
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteBytes(filepath.Join(c.rt.dir(c.ID), "state.json"), 0o600, b)
+	path := filepath.Join(c.rt.dir(c.ID), "state.json")
+	if durable {
+		return atomicfile.WriteBytes(path, 0o600, b)
+	}
+	return atomicfile.WriteBytesNoSync(path, 0o600, b)
 }
 
-func (c *Container) update(change func(*record)) error {
+func (c *Container) update(durable bool, change func(*record)) error {
 	rec, err := c.rt.readRecord(c.ID)
 	if err != nil {
 		return err
 	}
 	change(rec)
-	return c.save(rec)
+	return c.save(rec, durable)
 }
 
 // cleanup removes whatever Create made for id; it is also Delete's last

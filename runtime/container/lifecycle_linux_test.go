@@ -282,7 +282,7 @@ func TestEdgeCases(t *testing.T) {
 		// As if the container had run as this very process (alive), which
 		// the kernel started at another time.
 		started := time.Now()
-		if err := ct.update(func(r *record) { r.Pid, r.PidStart, r.StartedAt = os.Getpid(), 1, started }); err != nil {
+		if err := ct.update(true, func(r *record) { r.Pid, r.PidStart, r.StartedAt = os.Getpid(), 1, started }); err != nil {
 			t.Fatal(err)
 		}
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)

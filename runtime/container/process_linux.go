@@ -205,7 +205,7 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 	if st, err := c.lc.State(); err == nil {
 		pidStart = st.InitProcessStartTime
 	}
-	if err := c.update(func(r *record) { r.Pid, r.PidStart, r.StartedAt, r.Exit = pid, pidStart, started, nil }); err != nil {
+	if err := c.update(false, func(r *record) { r.Pid, r.PidStart, r.StartedAt, r.Exit = pid, pidStart, started, nil }); err != nil {
 		proc.Signal(unix.SIGKILL)
 		proc.Wait()
 		for _, o := range outputs {
@@ -238,7 +238,7 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 // recordExit records the exit of the run started at started, unless
 // another process recorded one for it already, or a later run began.
 func (c *Container) recordExit(started time.Time, e Exit) error {
-	return c.update(func(r *record) {
+	return c.update(true, func(r *record) {
 		if r.Exit == nil && r.StartedAt.Equal(started) {
 			r.Exit = &e
 		}

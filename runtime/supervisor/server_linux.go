@@ -466,7 +466,10 @@ func (s *server) start(ctx context.Context, w *watch, explicit bool) error {
 	if hc := w.c.Spec.Healthcheck; hc != nil && probeArgs(hc.Test) != nil {
 		w.health = NewHealth(*hc, started)
 	}
-	err = s.persist(explicit)
+	// Not synced: a crash of the host that loses it also ends the run
+	// and loses the container's record of the start (not synced either),
+	// so the two agree that it never started.
+	err = s.persist(false)
 	w.runDone = make(chan struct{})
 	done := w.runDone
 	s.mu.Unlock()
