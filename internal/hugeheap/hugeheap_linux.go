@@ -1,0 +1,37 @@
+package hugeheap
+
+/*
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+// Set before the Go runtime starts (constructors run first); 0 until then.
+static int berth_huge_heap;
+
+// glibc passes argc, argv and envp to constructors.
+__attribute__((constructor)) static void berth_huge_heap_init(int argc, char **argv, char **envp) {
+	const char *off = getenv("BERTH_HUGEPAGES");
+	if (off != NULL && strcmp(off, "0") == 0) {
+		return;
+	}
+	if (argc > 1 && strcmp(argv[1], "supervise") == 0) {
+		return;
+	}
+	berth_huge_heap = 1;
+}
+
+// mmap replaces the C library's for this binary's own callers, the Go
+// runtime among them (the C library calls its internal one).
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+	void *p = (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+	if (p != MAP_FAILED && berth_huge_heap && (flags & MAP_ANONYMOUS) && (prot & PROT_WRITE) && len >= (2 << 20)) {
+		madvise(p, len, MADV_HUGEPAGE);
+	}
+	return p;
+}
+*/
+import "C"
