@@ -1,3 +1,8 @@
+//go:build linux && (amd64 || arm64 || loong64 || ppc64le)
+
+// Where the Go runtime maps its memory through the C library (runtime/cgo's
+// x_cgo_mmap); elsewhere this package does nothing.
+
 package hugeheap
 
 /*
