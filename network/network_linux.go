@@ -219,7 +219,7 @@ func (m *Manager) Attach(ctx context.Context, containerID string, atts []Attachm
 	for i, n := range nets {
 		ep := n.Endpoints[containerID]
 		host := vethName(containerID, n.Name)
-		peer := "vp" + host[2:]
+		name := fmt.Sprintf("eth%d", i)
 		if old, err := netlink.LinkByName(host); err == nil {
 			netlink.LinkDel(old) // left by a crash
 		}
@@ -227,8 +227,27 @@ func (m *Manager) Attach(ctx context.Context, containerID string, atts []Attachm
 		if err != nil {
 			return fmt.Errorf("network %s: %w", n.Name, err)
 		}
-		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: host, MasterIndex: br.Attrs().Index, MTU: br.Attrs().MTU}, PeerName: peer}
+		// The container's end is made in its namespace, with its name
+		// and MAC: moving an interface between namespaces waits for an
+		// RCU grace period (~20 ms here) while holding the kernel's
+		// network configuration lock, which serialised every start.
+		veth := &netlink.Veth{
+			LinkAttrs:     netlink.LinkAttrs{Name: host, MasterIndex: br.Attrs().Index, MTU: br.Attrs().MTU},
+			PeerName:      name,
+			PeerNamespace: netlink.NsFd(int(ns)),
+			PeerMTU:       uint32(br.Attrs().MTU),
+		}
+		if ep.MAC != "" {
+			mac, err := net.ParseMAC(ep.MAC)
+			if err != nil {
+				return fmt.Errorf("network %s: mac_address %s: %w", n.Name, ep.MAC, err)
+			}
+			veth.PeerHardwareAddr = mac
+		}
 		if err := netlink.LinkAdd(veth); err != nil {
+			if ep.MAC != "" {
+				return fmt.Errorf("network %s: creating %s (mac_address %s): %w", n.Name, host, ep.MAC, err)
+			}
 			return fmt.Errorf("network %s: creating %s: %w", n.Name, host, err)
 		}
 		hostLink, err := netlink.LinkByName(host)
@@ -240,25 +259,9 @@ func (m *Manager) Attach(ctx context.Context, containerID string, atts []Attachm
 		if err := netlink.LinkSetUp(hostLink); err != nil {
 			return err
 		}
-		peerLink, err := netlink.LinkByName(peer)
+		inner, err := nh.LinkByName(name)
 		if err != nil {
 			return err
-		}
-		if err := netlink.LinkSetNsFd(peerLink, int(ns)); err != nil {
-			return fmt.Errorf("moving %s into the container: %w", peer, err)
-		}
-		inner, err := nh.LinkByName(peer)
-		if err != nil {
-			return err
-		}
-		name := fmt.Sprintf("eth%d", i)
-		if err := nh.LinkSetName(inner, name); err != nil {
-			return err
-		}
-		if mac, err := net.ParseMAC(ep.MAC); err == nil {
-			if err := nh.LinkSetHardwareAddr(inner, mac); err != nil {
-				return fmt.Errorf("mac_address %s: %w", ep.MAC, err)
-			}
 		}
 		addr := &netlink.Addr{IPNet: &net.IPNet{IP: ep.IP.AsSlice(), Mask: net.CIDRMask(n.Subnet.Bits(), 32)}}
 		if err := nh.AddrAdd(inner, addr); err != nil {
