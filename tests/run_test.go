@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/tests/hoststate"
 	"github.com/berth-dev/berth/tests/offline"
 )
@@ -100,8 +102,34 @@ func newCLI(t *testing.T, composeYAML string) *cli {
 				unix.Kill(pid, unix.SIGKILL)
 			}
 		}
+		c.removeNetworksLeft()
 	})
 	return c
+}
+
+// removeNetworksLeft fails the test for every network still recorded in
+// its BERTH_ROOT once the project is down (another project of the test
+// that was never taken down, say), and removes it: its bridge and
+// firewall rules would otherwise stay on the host after the test's root
+// is gone.
+func (c *cli) removeNetworksLeft() {
+	c.t.Helper()
+	files, _ := filepath.Glob(filepath.Join(c.root, "networks", "*.json"))
+	if len(files) == 0 {
+		return
+	}
+	nm, err := network.New(filepath.Join(c.root, "networks"), filepath.Join(c.runDir, "netns"))
+	if err != nil {
+		c.t.Errorf("networks left (%v): %v", files, err)
+		return
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".json")
+		c.t.Errorf("network left by the test: %s", name)
+		if err := nm.Remove(context.Background(), name); err != nil {
+			c.t.Errorf("removing it: %v", err)
+		}
+	}
 }
 
 // supervisors lists the pids of the supervisors of c's projects: berth

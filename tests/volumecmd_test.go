@@ -247,6 +247,8 @@ services:
 	if out, code := c.run("", "up", "-d"); code == 0 || !strings.Contains(out, `service "guest": volumes_from[0]: not found: no container "nosuch"`) {
 		t.Errorf("missing container: %d\n%s", code, out)
 	}
+	// run made vf2's network, as docker compose does; down removes it.
+	c.must("down")
 	c.writeCompose("name: vf\nservices:\n  app:\n    image: busybox\n    volumes_from: [ghost]\n")
 	if out, code := c.run("", "up", "-d"); code == 0 || !strings.Contains(out, `service "app": volumes_from: service "ghost" is not defined`) {
 		t.Errorf("missing service: %d\n%s", code, out)
