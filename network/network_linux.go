@@ -245,10 +245,7 @@ func (m *Manager) Attach(ctx context.Context, containerID string, atts []Attachm
 			veth.PeerHardwareAddr = mac
 		}
 		if err := netlink.LinkAdd(veth); err != nil {
-			if ep.MAC != "" {
-				return fmt.Errorf("network %s: creating %s (mac_address %s): %w", n.Name, host, ep.MAC, err)
-			}
-			return fmt.Errorf("network %s: creating %s: %w", n.Name, host, err)
+			return fmt.Errorf("network %s: creating %s (mac_address %q): %w", n.Name, host, ep.MAC, err)
 		}
 		hostLink, err := netlink.LinkByName(host)
 		if err != nil {

@@ -13,8 +13,9 @@ import (
 // 150 ms for a gigabyte of a database's files. Data that no container can
 // see any more (what a restore replaced, a removed snapshot) is therefore
 // moved to <root>/.trash, which is one rename, and freed later by
-// FreeTrash: in the project's supervisor, off the command's path, or by
-// the next operation that sweeps.
+// FreeTrash: in the project's supervisor, off the command's path (or by
+// the command itself when no supervisor runs). Whatever a supervisor
+// leaving early did not free goes with the next restore or snapshot rm.
 
 func (m *Manager) trashDir() string { return filepath.Join(m.root, ".trash") }
 
