@@ -10,8 +10,11 @@ FUZZTIME ?= 10s
 
 .PHONY: build test unit fuzz lint images example clean
 
+# Static, without the C library's name service: each container start runs
+# the binary again, and the dynamic loader would cost ~5 ms each time.
+# tests/berthbin builds the binary the e2e tests and benchmarks run alike.
 build:
-	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/berth
+	$(GO) build -trimpath -tags netgo,osusergo -ldflags "-s -w -extldflags=-static -X main.version=$(VERSION)" -o $(BIN) ./cmd/berth
 
 # The whole suite, as CI runs it: vet, unit tests, short fuzz runs.
 test: lint unit fuzz

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/runtime/supervisor"
+	"github.com/berth-dev/berth/tests/berthbin"
 	"github.com/berth-dev/berth/tests/hoststate"
 	"github.com/berth-dev/berth/tests/offline"
 )
@@ -109,16 +110,15 @@ func BenchmarkSupervisorRSS50(b *testing.B) {
 }
 
 // berthBinary builds berth once per test binary, as the Makefile builds
-// bin/berth (stripped, -trimpath), into the fixtures' directory.
+// bin/berth (tests/berthbin), into the fixtures' directory.
 var berthBinary = sync.OnceValues(func() (string, error) {
 	dir := filepath.Join(shared.root, "berth-bin")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, "berth")
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "github.com/berth-dev/berth/cmd/berth")
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building berth: %v: %s", err, bytes.TrimSpace(out))
+	if err := berthbin.Build(context.Background(), bin); err != nil {
+		return "", err
 	}
 	return bin, nil
 })

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/network"
+	"github.com/berth-dev/berth/tests/berthbin"
 	"github.com/berth-dev/berth/tests/hoststate"
 	"github.com/berth-dev/berth/tests/offline"
 )
@@ -30,19 +31,11 @@ var berthBinary = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "berth")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/berth-dev/berth/cmd/berth").CombinedOutput()
-	if err != nil {
-		return "", &buildError{out: out, err: err}
+	if err := berthbin.Build(context.Background(), bin); err != nil {
+		return "", err
 	}
 	return bin, nil
 })
-
-type buildError struct {
-	out []byte
-	err error
-}
-
-func (e *buildError) Error() string { return "building berth: " + e.err.Error() + "\n" + string(e.out) }
 
 // cli runs the real berth binary on one project with its own state, as a
 // user would (docker/compose's e2e framework does the same).
