@@ -47,6 +47,10 @@ type Engine interface {
 	// Watch makes sure the project's supervisor runs: a new one adopts
 	// the containers the last one left (after a crash, a kill -9).
 	Watch(ctx context.Context, project string) error
+	// Hold starts the project's supervisor in the background if none
+	// runs, and keeps it until release is called: up calls it before
+	// it makes the containers it will start.
+	Hold(ctx context.Context, project string) (release func())
 	// Reclaim frees the volume data that a restore replaced or a removal
 	// put aside, in the background when it can.
 	Reclaim(ctx context.Context, project string) error

@@ -74,6 +74,20 @@ type UpResult struct {
 	Containers []ContainerStatus
 }
 
+// startsAny reports whether plan starts a container: one it creates, or
+// one that exists and is not running.
+func startsAny(plan Plan) bool {
+	for _, l := range plan.Levels {
+		for _, s := range l {
+			switch s.Do {
+			case StepCreate, StepRecreate, StepStart, StepRestart:
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Up brings the project's services to what the project says, as docker
 // compose up does: it observes the containers, plans with PlanUp, then
 // executes the plan in dependency order — every service as soon as the
@@ -149,6 +163,12 @@ func Up(ctx context.Context, lo project.Options, environ map[string]string, imag
 	}
 	if err := ensureImages(ctx, p, toCreate, images, o.Pull, o.PullEvents); err != nil {
 		return nil, err
+	}
+	if !o.NoStart && startsAny(plan) {
+		// The supervisor starts while the networks and containers are
+		// made, not when the first container is to start.
+		release := eng.Hold(ctx, p.Name)
+		defer release()
 	}
 	if err := ensureNetworks(ctx, p, services, eng.Networks(), o.Progress); err != nil {
 		return nil, err

@@ -9,8 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/coreos/go-iptables/iptables"
 )
 
 // berth's chains. FORWARD jumps to BERTH-FORWARD first thing, so that no
@@ -43,42 +41,46 @@ type rule struct {
 // its own (about 5 ms each here): the rules are read with one
 // iptables-save and changed with one iptables-restore --noflush, which
 // applies its lines as one transaction and touches nothing else.
+//
+// They are the programs of the iptables package, so the rules land in the
+// backend (nft or legacy) its iptables command uses, as Docker's do.
 type firewall struct {
-	ipt           *iptables.IPTables
 	save, restore string // the iptables-save and iptables-restore programs
 }
 
 func newFirewall() (*firewall, error) {
-	ipt, err := iptables.New()
-	if err != nil {
-		return nil, fmt.Errorf("iptables: %w (install the iptables package)", err)
-	}
-	f := &firewall{ipt: ipt}
+	var f firewall
+	var err error
 	if f.save, err = exec.LookPath("iptables-save"); err == nil {
 		f.restore, err = exec.LookPath("iptables-restore")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("iptables: %w (install the iptables package)", err)
 	}
-	return f, nil
+	return &f, nil
 }
 
 // firewall returns the manager's firewall, its base chains checked once
-// per process. force checks them again: after a flush.
-func (m *Manager) firewall(force bool) (*firewall, error) {
+// per process; force checks them again: after a flush. When this call
+// checked them and changed nothing, it also returns the rules it read,
+// still current for the caller's change (ensureRules), which then need
+// not read them again; nil otherwise.
+func (m *Manager) firewall(force bool) (*firewall, *ruleset, error) {
 	m.fwOnce.Do(func() { m.fw, m.fwErr = newFirewall() })
 	if m.fwErr != nil {
-		return nil, m.fwErr
+		return nil, nil, m.fwErr
 	}
 	m.baseMu.Lock()
 	defer m.baseMu.Unlock()
+	var rs *ruleset
 	if force || !m.based {
-		if err := m.fw.ensureBase(); err != nil {
-			return nil, err
+		var err error
+		if rs, err = m.fw.ensureBase(); err != nil {
+			return nil, nil, err
 		}
 		m.based = true
 	}
-	return m.fw, nil
+	return m.fw, rs, nil
 }
 
 // ruleset is the filter and nat tables as iptables-save prints them.
@@ -214,11 +216,12 @@ func jumps() []jump {
 }
 
 // ensureBase makes berth's chains and the jumps to them, and turns IP
-// forwarding on (as Docker does; it stays on).
-func (f *firewall) ensureBase() error {
+// forwarding on (as Docker does; it stays on). It returns the rules it
+// read when it changed none.
+func (f *firewall) ensureBase() (*ruleset, error) {
 	rs, err := f.read()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s := script{}
 	for _, c := range berthChains {
@@ -257,13 +260,16 @@ func (f *firewall) ensureBase() error {
 			s.add(j.table, "-I "+j.chain+" 1 "+j.line())
 		}
 	}
-	if err := f.apply(s); err != nil {
-		return err
+	if len(s) > 0 {
+		if err := f.apply(s); err != nil {
+			return nil, err
+		}
+		rs = nil
 	}
 	if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
-		return fmt.Errorf("turning IP forwarding on: %w", err)
+		return nil, fmt.Errorf("turning IP forwarding on: %w", err)
 	}
-	return nil
+	return rs, nil
 }
 
 // intact reports whether the jumps into berth's chains are there (what a
@@ -340,10 +346,14 @@ func networkRules(n *Network) []rule {
 // ensureRules adds the rules missing of a set, tag by tag (berth's rules
 // of a network, of a container's ports): a tag with all its rules is
 // left alone; one with some missing has its rules made again.
-func (f *firewall) ensureRules(rules []rule) error {
-	rs, err := f.read()
-	if err != nil {
-		return err
+//
+// rs, when not nil, is the rules as they are (firewall's).
+func (f *firewall) ensureRules(rules []rule, rs *ruleset) error {
+	if rs == nil {
+		var err error
+		if rs, err = f.read(); err != nil {
+			return err
+		}
 	}
 	have, want := rs.tagCounts(), tagCounts(rules)
 	s := script{}

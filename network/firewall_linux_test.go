@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +88,7 @@ func TestFirewallRules(t *testing.T) {
 			t.Fatalf("iptables %v: %v: %s", args, err, out)
 		}
 	}
-	fw, err := m.firewall(false)
+	fw, _, err := m.firewall(false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,8 +103,14 @@ func TestFirewallRules(t *testing.T) {
 	}
 	base := count("base")
 	for range 2 {
-		if _, err := m.firewall(true); err != nil {
+		fw, rs, err := m.firewall(true)
+		if err != nil {
 			t.Fatal(err)
+		}
+		// Nothing to change: what it read is handed on, and is what
+		// is there.
+		if now, err := fw.read(); err != nil || rs == nil || !reflect.DeepEqual(rs, now) {
+			t.Errorf("the rules read by a check that changed nothing: %v, not what is there (%v)", rs, err)
 		}
 	}
 	if c := count("base"); c != base || c != 8 {
@@ -127,7 +134,7 @@ func TestFirewallRules(t *testing.T) {
 // the jumps berth made before loopback ports were DNATed are replaced.
 func TestFirewallBaseRepaired(t *testing.T) {
 	m := newManager(t)
-	if _, err := m.firewall(true); err != nil {
+	if _, _, err := m.firewall(true); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{
@@ -139,10 +146,11 @@ func TestFirewallBaseRepaired(t *testing.T) {
 			t.Fatalf("iptables %v: %v: %s", args, err, out)
 		}
 	}
-	if _, err := m.firewall(true); err != nil {
-		t.Fatal(err)
+	// Repaired: what the check read is not current any more.
+	if _, rs, err := m.firewall(true); err != nil || rs != nil {
+		t.Fatalf("repairing: %v, and handed on rules read before (%v)", err, rs != nil)
 	}
-	fw, _ := m.firewall(false)
+	fw, _, _ := m.firewall(false)
 	rs, err := fw.read()
 	if err != nil {
 		t.Fatal(err)

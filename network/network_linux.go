@@ -60,7 +60,7 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 // rules, where they are missing: after a reboot, or a flush of the
 // firewall.
 func (m *Manager) ensure(n *Network) error {
-	fw, err := m.firewall(false)
+	fw, rs, err := m.firewall(false)
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func (m *Manager) ensure(n *Network) error {
 	if err := os.WriteFile("/proc/sys/net/ipv4/conf/"+n.Bridge+"/route_localnet", []byte("1"), 0o644); err != nil {
 		return fmt.Errorf("network %s: %w", n.Name, err)
 	}
-	return fw.ensureRules(networkRules(n))
+	return fw.ensureRules(networkRules(n), rs)
 }
 
 // EnsureRules puts back the firewall rules of networks (a flush of the
@@ -99,7 +99,7 @@ func (m *Manager) ensure(n *Network) error {
 // looks at the jumps into berth's chains first (two iptables calls) and
 // does the rest only when one is gone.
 func (m *Manager) EnsureRules(nets []*Network, ports []PortRule) error {
-	fw, err := m.firewall(false)
+	fw, _, err := m.firewall(false)
 	if err != nil {
 		return err
 	}
@@ -113,16 +113,17 @@ func (m *Manager) EnsureRules(nets []*Network, ports []PortRule) error {
 	if fw.intact(want) {
 		return nil
 	}
-	if fw, err = m.firewall(true); err != nil {
+	fw, rs, err := m.firewall(true)
+	if err != nil {
 		return err
 	}
-	return fw.ensureRules(want)
+	return fw.ensureRules(want, rs)
 }
 
 // teardown removes what ensure made.
 func (m *Manager) teardown(n *Network) error {
 	var errs []error
-	if fw, err := m.firewall(false); err == nil {
+	if fw, _, err := m.firewall(false); err == nil {
 		errs = append(errs, fw.removeTagged("net:"+n.ID[:12]))
 	}
 	if link, err := netlink.LinkByName(n.Bridge); err == nil {

@@ -54,7 +54,7 @@ func (m *Manager) Publish(ports []PortRule) error {
 	if len(ports) == 0 {
 		return nil
 	}
-	fw, err := m.firewall(false)
+	fw, rs, err := m.firewall(false)
 	if err != nil {
 		return err
 	}
@@ -63,12 +63,12 @@ func (m *Manager) Publish(ports []PortRule) error {
 	for _, p := range ports {
 		rules = append(rules, p.rules()...)
 	}
-	return fw.ensureRules(rules)
+	return fw.ensureRules(rules, rs)
 }
 
 // Unpublish removes the firewall rules of a container's published ports.
 func (m *Manager) Unpublish(containerID string) error {
-	fw, err := m.firewall(false)
+	fw, _, err := m.firewall(false)
 	if err != nil {
 		return err
 	}

@@ -257,6 +257,11 @@ func newSuperviseCommand(g *globalOptions, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// libcontainer gives the init processes it starts (containers,
+			// health probes) this process's GOMAXPROCS, and they set it
+			// to 1 first thing, stopping the world to do it: started
+			// with 1 they need not. This process read its own at start.
+			os.Setenv("GOMAXPROCS", "1")
 			return supervisor.Serve(cmd.Context(), supervisor.Options{
 				Runtime: rt, Networks: nm, Project: g.name, Dir: projectRunDir(g.runDir(), g.name),
 				StateFile: supervisorState(g.berthRoot(), g.name), Reclaim: vm.FreeTrash, Logf: logf,
@@ -268,6 +273,10 @@ func newSuperviseCommand(g *globalOptions, s streams) *cobra.Command {
 func (e *engine) Watch(ctx context.Context, project string) error {
 	_, err := e.client(project).Ping(ctx)
 	return err
+}
+
+func (e *engine) Hold(ctx context.Context, project string) func() {
+	return e.client(project).Hold(ctx)
 }
 
 // Reclaim frees the volume data nothing uses any more: in the project's

@@ -26,6 +26,10 @@ const (
 	// OpReclaim frees, in the background, storage that nothing uses any
 	// more (Options.Reclaim); it answers at once.
 	OpReclaim = "reclaim"
+	// OpHold keeps the supervisor from leaving while the connection is
+	// open: it answers at once, as ping, then waits for the CLI to hang
+	// up (Client.Hold).
+	OpHold = "hold"
 )
 
 // maxMessage bounds a line of the protocol: a request is small, and a peer

@@ -473,3 +473,52 @@ func TestReclaim(t *testing.T) {
 		t.Errorf("Reclaim ran %d times, want 2", n)
 	}
 }
+
+// TestHold: Hold starts the supervisor without waiting for it, and the
+// supervisor, with nothing to watch, stays while the hold lasts (longer
+// than Idle) and leaves once it is released.
+func TestHold(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	begin := time.Now()
+	release := f.client.Hold(ctx)
+	if d := time.Since(begin); d > time.Second {
+		t.Errorf("Hold waited %v", d)
+	}
+	probe := NewClient(f.dir, nil) // starts none
+	eventually(t, 5*time.Second, "a supervisor serves", func() bool {
+		_, err := probe.Ping(ctx)
+		return err == nil
+	})
+	time.Sleep(500 * time.Millisecond) // longer than Idle
+	if _, err := probe.Ping(ctx); err != nil {
+		t.Fatalf("the supervisor left while held: %v", err)
+	}
+	release()
+	eventually(t, 5*time.Second, "the supervisor leaves once released", func() bool {
+		select {
+		case err := <-f.done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+			f.done = nil
+			return true
+		default:
+			return false
+		}
+	})
+	// Released before the supervisor listened: nothing waits, nothing
+	// stays.
+	f.client.Hold(ctx)()
+	if f.done != nil {
+		eventually(t, 5*time.Second, "the supervisor leaves", func() bool {
+			select {
+			case <-f.done:
+				f.done = nil
+				return true
+			default:
+				return false
+			}
+		})
+	}
+}
