@@ -180,15 +180,20 @@ func benchUnpack(b *testing.B, in unpackInput, unpack func(dst string) error) {
 
 // benchFresh times run b.N times, each writing to a fresh path under a
 // temporary directory, and returns the last path. setup (may be nil)
-// prepares the path untimed. The outputs stay until the benchmark ends: on
-// ext4 without a journal, creating files soon after deleting many costs
-// several times more (the allocator skips inodes freed in the last minutes,
-// fs/ext4/ialloc.c's recently_deleted), so deleting one iteration's output
-// would make the next one measure that instead. Besides CPU time it
+// prepares the path untimed. The outputs stay until the test binary ends
+// (under shared.root, which TestMain removes): on ext4 without a journal,
+// creating files soon after deleting many costs several times more (the
+// allocator skips inodes freed in the last minutes, fs/ext4/ialloc.c's
+// recently_deleted), so deleting one iteration's output, or one
+// benchmark's (b.TempDir goes when the benchmark function returns, which
+// Go calls with b.N = 1 first), would make the next one measure that. Besides CPU time it
 // reports cpu-ms/op, the CPU time of this process and its children per
 // iteration.
 func benchFresh(b *testing.B, size int64, setup, run func(dst string) error) string {
-	out := b.TempDir()
+	out, err := os.MkdirTemp(shared.root, "out-")
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.SetBytes(size)
 	b.ResetTimer()
 	dst := ""
