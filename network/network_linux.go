@@ -172,7 +172,15 @@ func (m *Manager) Attach(ctx context.Context, containerID string, atts []Attachm
 		}
 		return 0
 	})
+	// One netlink socket for the host's side (the package's functions
+	// open one per request).
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer h.Close()
 	var nets []*Network
+	var bridges []netlink.Link
 	for _, a := range atts {
 		n, err := m.Get(a.Network)
 		if err != nil {
@@ -184,12 +192,17 @@ func (m *Manager) Attach(ctx context.Context, containerID string, atts []Attachm
 		// Its rules came with the bridge (and the supervisors put them
 		// back after a flush): only a bridge gone with a reboot is made
 		// again here.
-		if _, err := netlink.LinkByName(n.Bridge); err != nil {
+		br, err := h.LinkByName(n.Bridge)
+		if err != nil {
 			if err := m.ensure(n); err != nil {
 				return err
 			}
+			if br, err = h.LinkByName(n.Bridge); err != nil {
+				return fmt.Errorf("network %s: %w", n.Name, err)
+			}
 		}
 		nets = append(nets, n)
+		bridges = append(bridges, br)
 	}
 	if err := newNetNS(path); err != nil {
 		return err
@@ -221,13 +234,10 @@ func (m *Manager) Attach(ctx context.Context, containerID string, atts []Attachm
 		ep := n.Endpoints[containerID]
 		host := vethName(containerID, n.Name)
 		name := fmt.Sprintf("eth%d", i)
-		if old, err := netlink.LinkByName(host); err == nil {
-			netlink.LinkDel(old) // left by a crash
+		if old, err := h.LinkByName(host); err == nil {
+			h.LinkDel(old) // left by a crash
 		}
-		br, err := netlink.LinkByName(n.Bridge)
-		if err != nil {
-			return fmt.Errorf("network %s: %w", n.Name, err)
-		}
+		br := bridges[i]
 		// The container's end is made in its namespace, with its name
 		// and MAC: moving an interface between namespaces waits for an
 		// RCU grace period (~20 ms here) while holding the kernel's
@@ -245,16 +255,16 @@ func (m *Manager) Attach(ctx context.Context, containerID string, atts []Attachm
 			}
 			veth.PeerHardwareAddr = mac
 		}
-		if err := netlink.LinkAdd(veth); err != nil {
+		if err := h.LinkAdd(veth); err != nil {
 			return fmt.Errorf("network %s: creating %s (mac_address %q): %w", n.Name, host, ep.MAC, err)
 		}
-		hostLink, err := netlink.LinkByName(host)
+		hostLink, err := h.LinkByName(host)
 		if err != nil {
 			return err
 		}
 		// A container may reach itself through a published port.
-		netlink.LinkSetHairpin(hostLink, true)
-		if err := netlink.LinkSetUp(hostLink); err != nil {
+		h.LinkSetHairpin(hostLink, true)
+		if err := h.LinkSetUp(hostLink); err != nil {
 			return err
 		}
 		inner, err := nh.LinkByName(name)
