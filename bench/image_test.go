@@ -306,13 +306,8 @@ func benchSkopeo(b *testing.B, untar bool) {
 		b.Fatal(err)
 	}
 	last := benchFresh(b, in.size, nil, func(dst string) error {
-		// --insecure-policy: the signature policy is not what is measured,
-		// and the machine's /etc/containers/policy.json may be missing.
-		cmd := exec.Command(bin, "--insecure-policy", "copy", "--quiet",
-			"--src-tls-verify=false", "--src-creds", in.user+":"+in.pass,
-			"docker://"+in.ref, "dir:"+dst)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("skopeo copy: %w: %s", err, out)
+		if err := skopeoCopy(bin, in, dst); err != nil {
+			return err
 		}
 		if untar {
 			return untarLayers(tarBin, dst)
@@ -335,6 +330,80 @@ func benchSkopeo(b *testing.B, untar bool) {
 	if len(entries) != want {
 		b.Fatalf("skopeo wrote %d files, want %d", len(entries), want)
 	}
+}
+
+// skopeoCopy copies the pull benchmarks' image into the directory dst.
+func skopeoCopy(bin string, in pullInput, dst string) error {
+	// --insecure-policy: the signature policy is not what is measured,
+	// and the machine's /etc/containers/policy.json may be missing.
+	cmd := exec.Command(bin, "--insecure-policy", "copy", "--quiet",
+		"--src-tls-verify=false", "--src-creds", in.user+":"+in.pass,
+		"docker://"+in.ref, "dir:"+dst)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("skopeo copy: %w: %s", err, out)
+	}
+	return nil
+}
+
+// BenchmarkPullPaired is BenchmarkPull and BenchmarkPullSkopeo in one:
+// each iteration pulls with berth and copies with skopeo, in turn first,
+// so that both sides meet the same machine. The figures of separate
+// benchmarks drift apart when this machine's disk is throttled after a
+// few GB of writes (both sides then slow down, by up to 2x); the ratio of
+// paired ones does not. It reports berth-ms/op, skopeo-ms/op and
+// berth/skopeo (of the sums); ns/op is the two together.
+func BenchmarkPullPaired(b *testing.B) {
+	needRoot(b)
+	needRegistry(b)
+	bin := needTool(b, "skopeo", "skopeo")
+	in, err := shared.pull()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := os.MkdirTemp(shared.root, "out-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	keys := keychain{in.user, in.pass}
+	var berth, skopeo time.Duration
+	timed := func(total *time.Duration, run func() error) {
+		b.StartTimer()
+		t0 := time.Now()
+		err := run()
+		*total += time.Since(t0)
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	b.StopTimer()
+	for i := range b.N {
+		dir := filepath.Join(out, fmt.Sprint(i))
+		s, err := image.Open(filepath.Join(dir, "berth"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		pull := func() error {
+			img, err := s.Pull(ctx, in.ref, image.PullOptions{Keychain: keys})
+			if err == nil && len(img.Layers) != pullLayers {
+				err = fmt.Errorf("pulled %d layers, want %d", len(img.Layers), pullLayers)
+			}
+			return err
+		}
+		cp := func() error { return skopeoCopy(bin, in, filepath.Join(dir, "skopeo")) }
+		if i%2 == 0 {
+			timed(&berth, pull)
+			timed(&skopeo, cp)
+		} else {
+			timed(&skopeo, cp)
+			timed(&berth, pull)
+		}
+	}
+	b.ReportMetric(float64(berth.Milliseconds())/float64(b.N), "berth-ms/op")
+	b.ReportMetric(float64(skopeo.Milliseconds())/float64(b.N), "skopeo-ms/op")
+	b.ReportMetric(berth.Seconds()/skopeo.Seconds(), "berth/skopeo")
 }
 
 // untarLayers unpacks the layers of the image skopeo copied to dir, in the
