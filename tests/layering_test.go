@@ -17,7 +17,6 @@ func TestLayering(t *testing.T) {
 		"github.com/opencontainers/runc",
 		"github.com/vishvananda/netlink",
 		"github.com/vishvananda/netns",
-		"github.com/coreos/go-iptables",
 		"github.com/miekg/dns",
 	}
 	for _, tc := range []struct {

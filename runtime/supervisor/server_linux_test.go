@@ -116,6 +116,24 @@ func (f *fixture) stop(t *testing.T) {
 	f.done = nil
 }
 
+// waitGone waits up to 5 s for the supervisor the fixture started to
+// leave on its own (what says that it left), and checks how Serve ended.
+func (f *fixture) waitGone(t *testing.T, what string) {
+	t.Helper()
+	eventually(t, 5*time.Second, what, func() bool {
+		select {
+		case err := <-f.done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+			f.done = nil
+			return true
+		default:
+			return false
+		}
+	})
+}
+
 // create makes a container of project p's service s running the shell
 // script sh.
 func (f *fixture) create(t *testing.T, name, sh string, change func(*spec.Container)) *container.Container {
@@ -457,18 +475,7 @@ func TestReclaim(t *testing.T) {
 	release <- struct{}{}
 	<-started // the asks made meanwhile: one more run
 	release <- struct{}{}
-	eventually(t, 5*time.Second, "the supervisor leaves once done", func() bool {
-		select {
-		case err := <-f.done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-			f.done = nil
-			return true
-		default:
-			return false
-		}
-	})
+	f.waitGone(t, "the supervisor leaves once done")
 	if n := runs.Load(); n != 2 {
 		t.Errorf("Reclaim ran %d times, want 2", n)
 	}
@@ -495,30 +502,11 @@ func TestHold(t *testing.T) {
 		t.Fatalf("the supervisor left while held: %v", err)
 	}
 	release()
-	eventually(t, 5*time.Second, "the supervisor leaves once released", func() bool {
-		select {
-		case err := <-f.done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-			f.done = nil
-			return true
-		default:
-			return false
-		}
-	})
+	f.waitGone(t, "the supervisor leaves once released")
 	// Released before the supervisor listened: nothing waits, nothing
 	// stays.
 	f.client.Hold(ctx)()
 	if f.done != nil {
-		eventually(t, 5*time.Second, "the supervisor leaves", func() bool {
-			select {
-			case <-f.done:
-				f.done = nil
-				return true
-			default:
-				return false
-			}
-		})
+		f.waitGone(t, "the supervisor leaves")
 	}
 }
