@@ -12,9 +12,13 @@ FUZZTIME ?= 10s
 
 # Static, without the C library's name service: each container start runs
 # the binary again, and the dynamic loader would cost ~5 ms each time.
-# tests/berthbin builds the binary the e2e tests and benchmarks run alike.
+# Without Go's heap base randomisation where the toolchain still offers to
+# turn it off: a berth process's heap then starts on a huge page boundary
+# (internal/hugeheap says why that matters). tests/berthbin builds the
+# binary the e2e tests and benchmarks run alike.
+HEAPEXP := $(shell GOEXPERIMENT=norandomizedheapbase64 $(GO) env GOEXPERIMENT 2>/dev/null)
 build:
-	$(GO) build -trimpath -tags netgo,osusergo -ldflags "-s -w -extldflags=-static -X main.version=$(VERSION)" -o $(BIN) ./cmd/berth
+	GOEXPERIMENT=$(HEAPEXP) $(GO) build -trimpath -tags netgo,osusergo -ldflags "-s -w -extldflags=-static -X main.version=$(VERSION)" -o $(BIN) ./cmd/berth
 
 # The whole suite, as CI runs it: vet, unit tests, short fuzz runs.
 test: lint unit fuzz

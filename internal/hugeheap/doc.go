@@ -20,6 +20,18 @@
 // alone. It only asks: with transparent huge pages set to "never" nothing
 // changes, and "madvise" (the usual default) is what makes it count.
 //
+// Where the heap starts matters as much. Since Go 1.26 the runtime starts
+// it at a random page of its first 4 MiB, so a process's first 2-3 MiB of
+// heap span three 2 MiB pages about half the time instead of two, and on
+// those virtual machines the first touch of a huge page costs 2-5 ms
+// (the host backs it then). berth is built with that randomisation off
+// (GOEXPERIMENT=norandomizedheapbase64, in the Makefile and
+// tests/berthbin): `up -d` of ten services took 9% less CPU and time
+// (bench/README.md, session 7). The randomisation hardens processes
+// against memory-corruption bugs in linked C code; berth's C is
+// libcontainer's nsenter, which reads only what its parent sends, and the
+// mmap below.
+//
 // Cost: memory. A heap rounded up to 2 MiB pages is a few MiB larger
 // (`berth version`: 23 MiB resident instead of 18). Commands and
 // container inits are short-lived (an init's memory goes when it execs
