@@ -4,6 +4,7 @@ package tests
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -82,6 +83,34 @@ func TestNoPackageNamedRuntime(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		if name, path, _ := strings.Cut(line, " "); name == "runtime" {
 			t.Errorf("%s is named runtime", path)
+		}
+	}
+}
+
+// A project's supervisor starts while the binary's packages are
+// initialised, before those of the compose loader and the command line
+// (runtime/supervisor/entry): at every `up` that saves their 20-25 ms of
+// CPU, and their heap for as long as the project runs.
+func TestSupervisorStartsBeforeTheLoader(t *testing.T) {
+	bin, err := berthBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "supervise")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	out, err := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 2 {
+		t.Fatalf("berth supervise without a project: exit code %d (%v), want 2\n%s", code, err, out)
+	}
+	if !strings.Contains(string(out), "supervise needs --project-name") {
+		t.Errorf("berth supervise without a project does not say so:\n%s", out)
+	}
+	if !strings.Contains(string(out), "init runtime @") {
+		t.Fatalf("no init trace (GODEBUG=inittrace=1):\n%s", out)
+	}
+	for _, pkg := range []string{"github.com/santhosh-tekuri/jsonschema/", "github.com/compose-spec/compose-go/v2/loader", "github.com/spf13/cobra", "main "} {
+		if strings.Contains(string(out), "init "+pkg) {
+			t.Errorf("%s was initialised before the supervisor started", pkg)
 		}
 	}
 }

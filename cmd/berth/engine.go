@@ -10,10 +10,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/berth-dev/berth/compose"
 	"github.com/berth-dev/berth/internal/flock"
+	"github.com/berth-dev/berth/internal/hostpaths"
 	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/logs"
@@ -36,42 +35,30 @@ type engine struct {
 	clients map[string]*supervisor.Client
 }
 
+// paths are berth's places on this host, from the environment.
+func (g *globalOptions) paths() hostpaths.Paths { return hostpaths.FromEnv(g.getenv) }
+
 // runDir is BERTH_RUN, default /run/berth.
-func (g *globalOptions) runDir() string {
-	if run, ok := g.getenv("BERTH_RUN"); ok && run != "" {
-		return run
-	}
-	return "/run/berth"
-}
+func (g *globalOptions) runDir() string { return g.paths().Run }
 
 func (g *globalOptions) engine() (*engine, error) {
-	rt, err := g.containerRuntime()
+	p := g.paths()
+	rt, err := p.ContainerRuntime()
 	if err != nil {
 		return nil, err
 	}
-	nm, err := g.networkManager()
+	nm, err := p.NetworkManager()
 	if err != nil {
 		return nil, err
 	}
-	vm, err := g.volumeManager()
+	vm, err := p.VolumeManager()
 	if err != nil {
 		return nil, err
 	}
 	return &engine{containerStore: containerStore{rt: rt, root: g.berthRoot()}, g: g, run: g.runDir(), nm: nm, vm: vm, clients: map[string]*supervisor.Client{}}, nil
 }
 
-// volumeManager keeps named volumes under BERTH_ROOT/volumes.
-func (g *globalOptions) volumeManager() (*volume.Manager, error) {
-	return volume.New(filepath.Join(g.berthRoot(), "volumes"))
-}
-
 func (e *engine) Volumes() compose.VolumeManager { return e.vm }
-
-// networkManager keeps networks under BERTH_ROOT/networks and the
-// containers' network namespaces under BERTH_RUN/netns.
-func (g *globalOptions) networkManager() (*network.Manager, error) {
-	return network.New(filepath.Join(g.berthRoot(), "networks"), filepath.Join(g.runDir(), "netns"))
-}
 
 func (e *engine) Networks() compose.NetworkManager { return e.nm }
 
@@ -91,11 +78,8 @@ func createContainer(ctx context.Context, rt *container.Runtime, nm *network.Man
 }
 
 // projectRunDir holds a project's lock and its supervisor's socket.
-func projectRunDir(run, project string) string { return filepath.Join(run, "projects", project) }
-
-// supervisorState is where a project's supervisor keeps what it knows.
-func supervisorState(root, project string) string {
-	return filepath.Join(root, "projects", project, "supervisor.json")
+func projectRunDir(run, project string) string {
+	return hostpaths.Paths{Run: run}.ProjectRun(project)
 }
 
 func (e *engine) client(project string) *supervisor.Client {
@@ -228,46 +212,6 @@ func (e *engine) Stats(ctx context.Context, id string) (compose.Stats, error) {
 	}
 	s, err := c.Stats(ctx)
 	return compose.Stats(s), err
-}
-
-// newSuperviseCommand is the hidden command the CLI starts a project's
-// supervisor with.
-func newSuperviseCommand(g *globalOptions, s streams) *cobra.Command {
-	return &cobra.Command{
-		Use:    "supervise",
-		Short:  "Run a project's supervisor (started by berth itself)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if g.name == "" {
-				return fmt.Errorf("supervise needs --project-name")
-			}
-			rt, err := g.containerRuntime()
-			if err != nil {
-				return err
-			}
-			nm, err := g.networkManager()
-			if err != nil {
-				return err
-			}
-			logf := func(format string, args ...any) {
-				fmt.Fprintf(s.err, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
-			}
-			vm, err := g.volumeManager()
-			if err != nil {
-				return err
-			}
-			// libcontainer gives the init processes it starts (containers,
-			// health probes) this process's GOMAXPROCS, and they set it
-			// to 1 first thing, stopping the world to do it: started
-			// with 1 they need not. This process read its own at start.
-			os.Setenv("GOMAXPROCS", "1")
-			return supervisor.Serve(cmd.Context(), supervisor.Options{
-				Runtime: rt, Networks: nm, Project: g.name, Dir: projectRunDir(g.runDir(), g.name),
-				StateFile: supervisorState(g.berthRoot(), g.name), Reclaim: vm.FreeTrash, Logf: logf,
-			})
-		},
-	}
 }
 
 func (e *engine) Watch(ctx context.Context, project string) error {

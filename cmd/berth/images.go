@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -21,16 +20,11 @@ import (
 
 // berthRoot is BERTH_ROOT, where berth keeps its state: /var/lib/berth
 // unless set.
-func (g *globalOptions) berthRoot() string {
-	if root, ok := g.getenv("BERTH_ROOT"); ok && root != "" {
-		return root
-	}
-	return "/var/lib/berth"
-}
+func (g *globalOptions) berthRoot() string { return g.paths().Root }
 
 // imageStore opens the image store under BERTH_ROOT.
 func (g *globalOptions) imageStore() (*image.Store, error) {
-	return image.Open(filepath.Join(g.berthRoot(), "images"))
+	return image.Open(g.paths().Images())
 }
 
 func newPullCommand(g *globalOptions, s streams) *cobra.Command {

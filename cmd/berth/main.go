@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"syscall"
 
@@ -22,10 +21,14 @@ import (
 	// other process it does nothing. Test binaries that start containers
 	// import it too.
 	_ "github.com/berth-dev/berth/runtime/container/reexec"
+	// A project's supervisor (`berth supervise`, started by the CLI) runs
+	// from its package's initialisation too, before the compose loader's
+	// and the command line's packages are initialised (see its doc).
+	_ "github.com/berth-dev/berth/runtime/supervisor/entry"
 )
 
 func main() {
-	tuneGC(os.Args[1:])
+	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr}, os.Environ())
 	stop()
@@ -35,16 +38,10 @@ func main() {
 // tuneGC lets a command's heap grow to 64 MiB before the garbage
 // collector first runs: most commands end long before (a tenth of the
 // time of `ps` went to collecting), and long ones (attached up, logs -f)
-// stay within that. The supervisor lives for days, its memory a goal of
-// its own: it collects when its heap has grown by half, not doubled
-// (28 MiB resident instead of 31 with 50 containers; its CPU did not
-// change measurably). GOGC, when set, wins.
-func tuneGC(args []string) {
+// stay within that. GOGC, when set, wins. (The supervisor, which lives
+// for days, sets its own: runtime/supervisor/entry.)
+func tuneGC() {
 	if _, set := os.LookupEnv("GOGC"); set {
-		return
-	}
-	if slices.Contains(args, "supervise") {
-		debug.SetGCPercent(50)
 		return
 	}
 	debug.SetMemoryLimit(64 << 20)

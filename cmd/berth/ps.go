@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/compose"
+	"github.com/berth-dev/berth/internal/hostpaths"
 	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/supervisor"
 )
@@ -284,7 +285,7 @@ func (c containerStore) List(ctx context.Context) ([]compose.ContainerStatus, er
 		if p := cs.Project(); p != "" && c.root != "" {
 			sv, ok := states[p]
 			if !ok {
-				sv, _ = supervisor.ReadState(supervisorState(c.root, p))
+				sv, _ = supervisor.ReadState(hostpaths.Paths{Root: c.root}.SupervisorState(p))
 				states[p] = sv
 			}
 			if s, ok := sv.Containers[ct.ID]; ok {

@@ -111,7 +111,6 @@ func newRootCommand(s streams, environ []string) *cobra.Command {
 		newPortCommand(g, s),
 		newVolumesCommand(g, s),
 		newVolumeCommand(g, s),
-		newSuperviseCommand(g, s),
 	)
 	root.AddCommand(newLifecycleCommands(g, s)...)
 	return root

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -26,14 +25,6 @@ import (
 type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
-
-// containerRuntime opens the container runtime: state under
-// BERTH_ROOT/containers, runtime files under BERTH_RUN (default /run/berth),
-// cgroups under BERTH_CGROUP_PARENT (default /berth).
-func (g *globalOptions) containerRuntime() (*container.Runtime, error) {
-	parent, _ := g.getenv("BERTH_CGROUP_PARENT")
-	return container.New(container.Options{Root: filepath.Join(g.berthRoot(), "containers"), Run: g.runDir(), CgroupParent: parent})
-}
 
 func (g *globalOptions) environMap() map[string]string {
 	m := map[string]string{}
@@ -179,7 +170,7 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 	if err != nil {
 		return err
 	}
-	rt, err := g.containerRuntime()
+	rt, err := g.paths().ContainerRuntime()
 	if err != nil {
 		return err
 	}
@@ -210,11 +201,11 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 			}
 		}
 	}
-	nm, err := g.networkManager()
+	nm, err := g.paths().NetworkManager()
 	if err != nil {
 		return err
 	}
-	vm, err := g.volumeManager()
+	vm, err := g.paths().VolumeManager()
 	if err != nil {
 		return err
 	}

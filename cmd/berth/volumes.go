@@ -274,7 +274,7 @@ func newVolumeCreateCommand(g *globalOptions, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			vm, err := g.volumeManager()
+			vm, err := g.paths().VolumeManager()
 			if err != nil {
 				return err
 			}
