@@ -75,6 +75,8 @@ type Container struct {
 	Spec spec.Container
 	rt   *Runtime
 	lc   *libcontainer.Container
+	// started is when this value's last Start started the process.
+	started time.Time
 }
 
 // Exit is how a container's process ended.

@@ -213,6 +213,7 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 		}
 		return err
 	}
+	c.started = started
 
 	w := &waiter{done: make(chan struct{})}
 	c.rt.mu.Lock()
@@ -234,6 +235,11 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 	}()
 	return nil
 }
+
+// LastStart is when the last Start through c started the container's
+// process, as its record says (State's StartedAt, without reading it
+// again); zero before one.
+func (c *Container) LastStart() time.Time { return c.started }
 
 // recordExit records the exit of the run started at started, unless
 // another process recorded one for it already, or a later run began.

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestReapOrphans: the supervisor reaps the zombies of libcontainer's
@@ -56,5 +58,57 @@ func TestReapOrphans(t *testing.T) {
 	}
 	if err := other.Wait(); err != nil {
 		t.Errorf("its own wait: %v", err)
+	}
+}
+
+// The zombie waitid reports without reaping it is the child that exited.
+func TestSiginfoPid(t *testing.T) {
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(truePath)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Wait()
+	var info unix.Siginfo
+	// Blocks until it exits, and leaves it a zombie for its Wait.
+	if err := unix.Waitid(unix.P_PID, c.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := siginfoPid(&info); got != c.Process.Pid {
+		t.Errorf("siginfoPid = %d, want %d", got, c.Process.Pid)
+	}
+}
+
+// With only intermediate zombies, each is found and reaped in turn
+// without reading every process's stat.
+func TestReapOrphansOnlyIntermediate(t *testing.T) {
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	intermediate := filepath.Join(t.TempDir(), "runc:[1:CHILD]")
+	if err := os.Symlink(truePath, intermediate); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for range 3 {
+		c := exec.Command(intermediate)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, c.Process.Pid)
+		var info unix.Siginfo
+		if err := unix.Waitid(unix.P_PID, c.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reapOrphans()
+	for _, pid := range pids {
+		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); !os.IsNotExist(err) {
+			t.Errorf("runc:[1:CHILD] zombie %d not reaped: %v", pid, err)
+		}
 	}
 }

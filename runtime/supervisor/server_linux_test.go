@@ -282,6 +282,10 @@ func TestStopSuspendsAlways(t *testing.T) {
 		return func() bool { b, _ := os.ReadFile(trapped); return len(b) == n }
 	}
 	eventually(t, 5*time.Second, "the first run set its trap", runs(1))
+	// Started, never restarted nor stopped: nothing to remember.
+	if st, err := ReadState(f.state); err != nil || len(st.Containers) != 0 {
+		t.Errorf("state after the first start: %+v, %v; want no entry", st, err)
+	}
 	// A crash is restarted...
 	if err := ct.Signal(ctx, 9); err != nil {
 		t.Fatal(err)
