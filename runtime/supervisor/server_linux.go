@@ -185,7 +185,7 @@ func Serve(ctx context.Context, o Options) error {
 	ctx, stopDNS := context.WithCancel(ctx)
 	defer stopDNS()
 	s := &server{o: o, rt: o.Runtime, ctx: ctx, dns: map[string]struct{}{}, watches: map[string]*watch{}, state: st, lastBusy: time.Now(), subs: map[chan Event]struct{}{},
-		starting: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
+		starting: make(chan struct{}, max(2, runtime.NumCPU()))}
 	if err := s.adopt(ctx); err != nil {
 		return err
 	}

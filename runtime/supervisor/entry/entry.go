@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -50,6 +51,15 @@ func Main(args, environ []string, stderr io.Writer) int {
 	// measurably). GOGC, when set, wins.
 	if _, set := lookup(environ, "GOGC"); !set {
 		debug.SetGCPercent(50)
+	}
+	// One P: the supervisor's Go code is short bursts between system
+	// calls (a start is mostly the container's init process, another
+	// process), and with more Ps its goroutines wake and park threads
+	// all the time, which virtual machines make dear: up -d of 50
+	// services took 3.6% less time and CPU so, of 10 services 5%
+	// (bench/README.md, session 7). GOMAXPROCS, when set, wins.
+	if _, set := lookup(environ, "GOMAXPROCS"); !set {
+		runtime.GOMAXPROCS(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
