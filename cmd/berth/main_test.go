@@ -168,3 +168,22 @@ func TestCommandShorthands(t *testing.T) {
 		}
 	}
 }
+
+func TestCommandAt(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+	}{
+		{"up -d", 0},
+		{"-p web up -d", 2},
+		{"--project-name web -f a.yaml --ansi never ps", 6},
+		{"--profile x -f up up", 4}, // -f's value is a file named up
+		{"-d", 1},
+		{"", 0},
+	} {
+		args := strings.Fields(tc.in)
+		if got := commandAt(args); got != tc.want {
+			t.Errorf("commandAt(%q) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
