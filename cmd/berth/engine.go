@@ -36,7 +36,7 @@ type engine struct {
 }
 
 // paths are berth's places on this host, from the environment.
-func (g *globalOptions) paths() hostpaths.Paths { return hostpaths.FromEnv(g.getenv) }
+func (g *globalOptions) paths() hostpaths.Paths { return hostpaths.FromEnv(g.environ) }
 
 // runDir is BERTH_RUN, default /run/berth.
 func (g *globalOptions) runDir() string { return g.paths().Run }

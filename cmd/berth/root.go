@@ -5,13 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/fatih/color"
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/hostpaths"
 	"github.com/berth-dev/berth/project"
 )
 
@@ -49,14 +49,7 @@ func (g *globalOptions) projectOptions() project.Options {
 	return o
 }
 
-func (g *globalOptions) getenv(key string) (string, bool) {
-	for _, kv := range slices.Backward(g.environ) {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v, true
-		}
-	}
-	return "", false
-}
+func (g *globalOptions) getenv(key string) (string, bool) { return hostpaths.Lookup(g.environ, key) }
 
 func newRootCommand(s streams, environ []string) *cobra.Command {
 	g := &globalOptions{environ: environ}

@@ -7,6 +7,8 @@ package hostpaths
 
 import (
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/runtime/container"
@@ -27,18 +29,29 @@ type Paths struct {
 	CgroupParent string
 }
 
-// FromEnv reads the paths from an environment lookup (the last value of
-// a key wins, as in os.Getenv). Empty values mean the default.
-func FromEnv(getenv func(key string) (string, bool)) Paths {
+// FromEnv reads the paths from an environment (KEY=VALUE). Empty values
+// mean the default.
+func FromEnv(environ []string) Paths {
 	p := Paths{Root: "/var/lib/berth", Run: "/run/berth"}
-	if v, ok := getenv("BERTH_ROOT"); ok && v != "" {
+	if v, ok := Lookup(environ, "BERTH_ROOT"); ok && v != "" {
 		p.Root = v
 	}
-	if v, ok := getenv("BERTH_RUN"); ok && v != "" {
+	if v, ok := Lookup(environ, "BERTH_RUN"); ok && v != "" {
 		p.Run = v
 	}
-	p.CgroupParent, _ = getenv("BERTH_CGROUP_PARENT")
+	p.CgroupParent, _ = Lookup(environ, "BERTH_CGROUP_PARENT")
 	return p
+}
+
+// Lookup finds key in environ (KEY=VALUE), the last value winning as in
+// os.Getenv.
+func Lookup(environ []string, key string) (string, bool) {
+	for _, kv := range slices.Backward(environ) {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // Containers holds the containers' records, writable layers and logs.

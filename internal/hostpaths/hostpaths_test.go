@@ -1,10 +1,6 @@
 package hostpaths
 
-import (
-	"slices"
-	"strings"
-	"testing"
-)
+import "testing"
 
 func TestFromEnv(t *testing.T) {
 	for _, tc := range []struct {
@@ -18,14 +14,7 @@ func TestFromEnv(t *testing.T) {
 		{"the last value wins", []string{"BERTH_ROOT=/a", "BERTH_ROOT=/b"}, Paths{Root: "/b", Run: "/run/berth"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := FromEnv(func(key string) (string, bool) {
-				for _, kv := range slices.Backward(tc.environ) {
-					if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-						return v, true
-					}
-				}
-				return "", false
-			})
+			got := FromEnv(tc.environ)
 			if got != tc.want {
 				t.Errorf("FromEnv(%q) = %+v, want %+v", tc.environ, got, tc.want)
 			}

@@ -21,7 +21,6 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -49,7 +48,7 @@ func Main(args, environ []string, stderr io.Writer) int {
 	// collects when its heap has grown by half, not doubled (28 MiB
 	// resident instead of 31 with 50 containers; its CPU did not change
 	// measurably). GOGC, when set, wins.
-	if _, set := lookup(environ, "GOGC"); !set {
+	if _, set := hostpaths.Lookup(environ, "GOGC"); !set {
 		debug.SetGCPercent(50)
 	}
 	// One P: the supervisor's Go code is short bursts between system
@@ -58,7 +57,7 @@ func Main(args, environ []string, stderr io.Writer) int {
 	// all the time, which virtual machines make dear: up -d of 50
 	// services took 3.6% less time and CPU so, of 10 services 5%
 	// (bench/README.md, session 7). GOMAXPROCS, when set, wins.
-	if _, set := lookup(environ, "GOMAXPROCS"); !set {
+	if _, set := hostpaths.Lookup(environ, "GOMAXPROCS"); !set {
 		runtime.GOMAXPROCS(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -94,7 +93,7 @@ func projectName(args []string) (string, error) {
 }
 
 func serve(ctx context.Context, project string, environ []string, stderr io.Writer) error {
-	p := hostpaths.FromEnv(func(key string) (string, bool) { return lookup(environ, key) })
+	p := hostpaths.FromEnv(environ)
 	rt, err := p.ContainerRuntime()
 	if err != nil {
 		return err
@@ -119,14 +118,4 @@ func serve(ctx context.Context, project string, environ []string, stderr io.Writ
 		Runtime: rt, Networks: nm, Project: project, Dir: p.ProjectRun(project),
 		StateFile: p.SupervisorState(project), Reclaim: vm.FreeTrash, Logf: logf,
 	})
-}
-
-// lookup finds key in environ, the last value winning as in os.Getenv.
-func lookup(environ []string, key string) (string, bool) {
-	for _, kv := range slices.Backward(environ) {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == key {
-			return v, true
-		}
-	}
-	return "", false
 }
