@@ -24,8 +24,12 @@ build:
 test: lint unit fuzz
 
 # The offline images are built first: tests that need them reuse them.
+# The end-to-end package (tests/) runs real containers one test after
+# another: ~7 minutes here, more on a slower machine, so go test's default
+# 10 minutes is too tight; a hanging berth command fails its own test
+# after 3 minutes (tests/run_test.go, cmdTimeout).
 unit: images
-	IMAGEBUILD_OUT=$(abspath $(IMAGES)) $(GO) test -race -count=1 ./...
+	IMAGEBUILD_OUT=$(abspath $(IMAGES)) $(GO) test -race -count=1 -timeout 40m ./...
 
 # Each fuzz target runs briefly from its committed seed corpus.
 fuzz:

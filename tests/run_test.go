@@ -168,19 +168,46 @@ func (c *cli) waitSupervisorGone(d time.Duration) []int {
 	}
 }
 
+// cmdTimeout bounds each berth command a test runs. One that hangs fails
+// its own test, with its goroutines' stacks (SIGQUIT makes the Go runtime
+// print them), instead of the whole package at go test's timeout.
+const cmdTimeout = 3 * time.Minute
+
+// command prepares berth with args in the project directory and its
+// environment, ended by SIGQUIT after cmdTimeout (ctx is then done);
+// stop releases its timer. Its Wait gives up 10 s after berth exits if
+// something berth started still holds berth's output (exec.ErrWaitDelay):
+// a process that inherited the test's pipe is a leak the test must see.
+func (c *cli) command(args ...string) (cmd *exec.Cmd, ctx context.Context, stop context.CancelFunc) {
+	ctx, stop = context.WithTimeout(context.Background(), cmdTimeout)
+	cmd = exec.CommandContext(ctx, c.bin, args...)
+	cmd.Dir, cmd.Env = c.dir, c.environ
+	cmd.Cancel = func() error { return cmd.Process.Signal(unix.SIGQUIT) }
+	cmd.WaitDelay = 10 * time.Second
+	return cmd, ctx, stop
+}
+
 // run runs berth with args in the project directory, stdin from input,
 // and returns its combined output and exit code.
 func (c *cli) run(input string, args ...string) (string, int) {
 	c.t.Helper()
-	cmd := exec.Command(c.bin, args...)
-	cmd.Dir, cmd.Env = c.dir, c.environ
+	cmd, ctx, stop := c.command(args...)
+	defer stop()
 	cmd.Stdin = strings.NewReader(input)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	t0 := time.Now()
 	err := cmd.Run()
+	// Shown with -v or when the test fails: where a slow run's time went.
+	if d := time.Since(t0); d > 5*time.Second {
+		c.t.Logf("berth %v took %v", args, d.Round(time.Millisecond))
+	}
+	if ctx.Err() != nil {
+		c.t.Fatalf("berth %v: no end after %v:\n%s", args, cmdTimeout, out.String())
+	}
 	if err != nil {
 		if _, ok := err.(*exec.ExitError); !ok {
-			c.t.Fatalf("berth %v: %v", args, err)
+			c.t.Fatalf("berth %v: %v\n%s", args, err, out.String())
 		}
 	}
 	return out.String(), cmd.ProcessState.ExitCode()
@@ -268,7 +295,9 @@ services:
 
 	// A reader that goes away does not kill berth: the container runs to
 	// its end and --rm still removes it.
-	pipe := exec.Command("sh", "-c", c.bin+` run --rm -T app sh -c 'yes | head -c 3000000' | head -c 10 >/dev/null; echo "${PIPESTATUS:-ok}"`)
+	ctx, stop := context.WithTimeout(context.Background(), cmdTimeout)
+	defer stop()
+	pipe := exec.CommandContext(ctx, "sh", "-c", c.bin+` run --rm -T app sh -c 'yes | head -c 3000000' | head -c 10 >/dev/null; echo "${PIPESTATUS:-ok}"`)
 	pipe.Dir, pipe.Env = c.dir, c.environ
 	if out, err := pipe.CombinedOutput(); err != nil {
 		t.Errorf("berth run | head: %v: %s", err, out)
@@ -321,8 +350,8 @@ func TestRunTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(c.bin, "run", "--rm", "app", "sh", "-c", "tty; stty size; exit 4")
-	cmd.Dir, cmd.Env = c.dir, c.environ
+	cmd, _, stop := c.command("run", "--rm", "app", "sh", "-c", "tty; stty size; exit 4")
+	defer stop()
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

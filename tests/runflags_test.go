@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -60,9 +59,9 @@ services:
 	}
 
 	// -p on an attached run: the port answers while it runs.
-	cmd := exec.Command(c.bin, "run", "--rm", "-T", "-p", strconv.Itoa(port1)+":8080", "web",
+	cmd, _, stop := c.command("run", "--rm", "-T", "-p", strconv.Itoa(port1)+":8080", "web",
 		"sh", "-c", "mkdir -p /w && echo attached > /w/index.html && httpd -p 8080 -h /w && sleep 4")
-	cmd.Dir, cmd.Env = c.dir, c.environ
+	defer stop()
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -187,8 +186,8 @@ func TestUpDown(t *testing.T) {
 		t.Errorf("logs -t: %q", out)
 	}
 	// logs -f ends when the container stops for good.
-	follow := exec.Command(c.bin, "logs", "-f", "--no-log-prefix", "migrate")
-	follow.Dir, follow.Env = c.dir, c.environ
+	follow, _, stop := c.command("logs", "-f", "--no-log-prefix", "migrate")
+	defer stop()
 	if b, err := follow.Output(); err != nil || !strings.Contains(string(b), "migrated") {
 		t.Errorf("logs -f migrate: %v %q", err, b)
 	}
@@ -347,8 +346,8 @@ services:
 func TestUpAttached(t *testing.T) {
 	c := newCLI(t, demoProject)
 	before := c.hostState()
-	cmd := exec.Command(c.bin, "up", "--no-color")
-	cmd.Dir, cmd.Env = c.dir, c.environ
+	cmd, _, stop := c.command("up", "--no-color")
+	defer stop()
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -572,8 +571,8 @@ services:
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := exec.Command(c.bin, "up", "-d")
-			cmd.Dir, cmd.Env = c.dir, c.environ
+			cmd, _, stop := c.command("up", "-d")
+			defer stop()
 			b, _ := cmd.CombinedOutput()
 			outs[i], codes[i] = string(b), cmd.ProcessState.ExitCode()
 		}()
