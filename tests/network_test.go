@@ -86,6 +86,7 @@ name: disco
 services:
   web:
     image: busybox
+    init: true
     command: ["sh", "-c", "echo hi-from-$$(hostname) > /tmp/index.html; httpd -f -p 80 -h /tmp"]
     scale: 3
     networks:
@@ -93,16 +94,19 @@ services:
         aliases: [frontend]
   db:
     image: busybox
+    init: true
     command: ["sh", "-c", "echo db > /tmp/index.html; httpd -f -p 80 -h /tmp"]
     networks:
       default:
         ipv4_address: 10.123.45.10
   client:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     links: ["db:database"]
   sidecar:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     network_mode: service:db
 networks:
@@ -235,6 +239,7 @@ name: ports
 services:
   web:
     image: busybox
+    init: true
     command: ["sh", "-c", "echo web > /tmp/index.html; httpd -f -p 80 -h /tmp"]
     ports:
       - "18481:80"
@@ -243,16 +248,19 @@ services:
     extra_hosts: ["host.docker.internal:host-gateway"]
   echo:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     ports:
       - "18483:53535/udp"
   ranged:
     image: busybox
+    init: true
     command: ["sh", "-c", "echo ranged > /tmp/index.html; httpd -f -p 80 -h /tmp"]
     ports:
       - "18486-18488:80"
   beside:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     network_mode: container:ports-ranged-1
 `)
@@ -431,14 +439,17 @@ name: ports
 services:
   web:
     image: busybox
+    init: true
     command: ["sh", "-c", "echo web > /tmp/index.html; httpd -f -p 80 -h /tmp"]
     ports: ["18481:80", "127.0.0.1:18482:80", "80"]
   echo:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     ports: ["18483:53535/udp"]
   late:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     ports: ["18484:80"]
 `)
@@ -464,14 +475,17 @@ name: iso
 services:
   front:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     networks: [frontnet]
   back:
     image: busybox
+    init: true
     command: ["sh", "-c", "echo back > /tmp/index.html; httpd -f -p 80 -h /tmp"]
     networks: [backnet]
   both:
     image: busybox
+    init: true
     command: ["sh", "-c", "echo both > /tmp/index.html; httpd -f -p 80 -h /tmp"]
     networks:
       frontnet: {}
@@ -480,6 +494,7 @@ services:
         mac_address: "02:42:0a:0b:0c:0d"
   sealed:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     networks: [inner]
 networks:
@@ -560,6 +575,7 @@ name: proja
 services:
   api:
     image: busybox
+    init: true
     command: ["sh", "-c", "echo api > /tmp/index.html; httpd -f -p 80 -h /tmp"]
     networks: [default, shared]
 networks:
@@ -577,11 +593,13 @@ name: projb
 services:
   joined:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     networks: [default, shared]
     external_links: ["proja-api-1:legacy-api"]
   alone:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
 networks:
   shared:

@@ -39,6 +39,11 @@ var berthBinary = sync.OnceValues(func() (string, error) {
 
 // cli runs the real berth binary on one project with its own state, as a
 // user would (docker/compose's e2e framework does the same).
+//
+// The tests' services whose process ignores SIGTERM as a container's PID 1
+// (busybox's sleep and httpd) run with `init: true` unless a test is about
+// that: each stop would otherwise wait its 10 s grace period, as Docker's
+// does, and those waits were three quarters of the suite's time.
 type cli struct {
 	t       *testing.T
 	bin     string
@@ -413,7 +418,7 @@ func openPTY() (master, slave *os.File, err error) {
 // TestPsRm: one-off containers kept (no --rm) are listed by ps -a, with
 // their exit, and removed by rm, which asks first unless -f.
 func TestPsRm(t *testing.T) {
-	c := newCLI(t, "services:\n  app:\n    image: busybox\n  other:\n    image: busybox\n")
+	c := newCLI(t, "services:\n  app:\n    image: busybox\n    init: true\n  other:\n    image: busybox\n")
 	before := c.hostState()
 	if _, code := c.run("", "run", "-T", "app", "sh", "-c", "exit 3"); code != 3 {
 		t.Fatalf("run: exit %d", code)

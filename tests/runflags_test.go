@@ -34,6 +34,7 @@ func TestRunFlags(t *testing.T) {
 services:
   web:
     image: busybox
+    init: true
     command: ["sh", "-c", "mkdir -p /w && echo $$HOSTNAME > /w/index.html && exec httpd -f -p 8080 -h /w"]
     ports: ["`+strconv.Itoa(port2)+`:8080"]
     networks:
@@ -41,6 +42,7 @@ services:
         aliases: [www]
   client:
     image: busybox
+    init: true
     profiles: [tools]
 `)
 	before := c.hostState()

@@ -26,6 +26,7 @@ services:
       retries: 100
   files:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     volumes:
       - files:/files

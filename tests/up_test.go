@@ -281,6 +281,7 @@ name: fails
 services:
   sick:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     healthcheck:
       test: ["CMD", "false"]
@@ -288,15 +289,18 @@ services:
       retries: 2
   app:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     depends_on:
       sick:
         condition: service_healthy
   job:
     image: busybox
+    init: true
     command: ["sh", "-c", "exit 3"]
   after:
     image: busybox
+    init: true
     command: ["true"]
     depends_on:
       job:
@@ -324,6 +328,7 @@ name: fails
 services:
   sick:
     image: busybox
+    init: true
     command: ["sh", "-c", "echo starting up; echo still trying; sleep 1000"]
     healthcheck:
       test: ["CMD-SHELL", "echo no database here; exit 1"]
@@ -549,6 +554,40 @@ services:
 	c.checkClean(before)
 }
 
+// TestStopGracePeriod: a process that ignores SIGTERM (sleep as a
+// container's PID 1, without init) is killed when the grace period is
+// over: the service's stop_grace_period, or -t; it then exited with 137.
+func TestStopGracePeriod(t *testing.T) {
+	c := newCLI(t, `
+name: grace
+services:
+  stubborn:
+    image: busybox
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+`)
+	before := c.hostState()
+	for _, tc := range []struct {
+		args     []string
+		min, max time.Duration
+	}{
+		{[]string{"stop"}, time.Second, 5 * time.Second},
+		{[]string{"stop", "-t", "2"}, 2 * time.Second, 6 * time.Second},
+		{[]string{"down", "-t", "0"}, 0, 3 * time.Second},
+	} {
+		c.must("up", "-d")
+		start := time.Now()
+		out := c.must(tc.args...)
+		if took := time.Since(start); took < tc.min || took > tc.max {
+			t.Errorf("%v took %v, want %v to %v:\n%s", tc.args, took, tc.min, tc.max, out)
+		}
+		if e, ok := c.ps()["grace-stubborn-1"]; ok && (e.State != "exited" || e.ExitCode != 137) {
+			t.Errorf("after %v: %+v", tc.args, e)
+		}
+	}
+	c.checkClean(before)
+}
+
 // TestConcurrentUp: two up of one project at once are serialised: one
 // container per service, both succeed.
 func TestConcurrentUp(t *testing.T) {
@@ -557,9 +596,11 @@ name: twice
 services:
   a:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
   b:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     depends_on: [a]
 `)
@@ -597,9 +638,11 @@ name: scale
 services:
   web:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
   worker:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
 `)
 	before := c.hostState()
@@ -620,7 +663,7 @@ services:
 	if !strings.Contains(out, "scale-web-3  Removed") || len(c.ps()) != 2 {
 		t.Errorf("back to scale 1:\n%s", out)
 	}
-	c.writeCompose("name: scale\nservices:\n  web:\n    image: busybox\n    command: [\"sleep\", \"1000\"]\n")
+	c.writeCompose("name: scale\nservices:\n  web:\n    image: busybox\n    init: true\n    command: [\"sleep\", \"1000\"]\n")
 	out = c.must("up", "-d")
 	if !strings.Contains(out, "Found orphan containers (scale-worker-1)") {
 		t.Errorf("no orphan warning:\n%s", out)

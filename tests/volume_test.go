@@ -23,6 +23,7 @@ name: vols
 services:
   app:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     volumes:
       - data:/data

@@ -95,6 +95,7 @@ name: imgvol
 services:
   app:
     image: volimg:1
+    init: true
     command: ["sleep", "1000"]
     volumes: [named:/data]
 volumes:
@@ -183,19 +184,23 @@ name: vf
 services:
   data:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     volumes: [shared:/shared, /anon, ` + host + `:/host]
     tmpfs: [/private]
   app:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     volumes_from: [data]
   reader:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     volumes_from: ["data:ro"]
   other:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     volumes: [shared:/elsewhere]
 volumes:
@@ -237,6 +242,7 @@ name: vf2
 services:
   guest:
     image: busybox
+    init: true
     command: ["sh", "-c", "echo g > /anon/g; cat /shared/a"]
     volumes_from: ["container:vf-data-1"]
 `)
@@ -274,6 +280,7 @@ name: dopts
 services:
   app:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     volumes: [hostdir:/h, fast:/f]
 volumes:
@@ -344,6 +351,7 @@ name: vcmd
 services:
   db:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     volumes: [data:/data, /scratch]
 volumes:
@@ -461,6 +469,7 @@ name: symbind
 services:
   app:
     image: busybox
+    init: true
     command: ["sleep", "1000"]
     volumes: [`+link+`:/data]
 `)
