@@ -24,13 +24,25 @@ import (
 	"github.com/berth-dev/berth/tests/offline"
 )
 
-// berthBinary builds berth once per test binary.
-var berthBinary = sync.OnceValues(func() (string, error) {
+// binDir holds the berth binary the tests run, built at the first test
+// that needs it; TestMain removes it when the tests are done.
+var binDir string
+
+func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "berth-e2e-bin-")
 	if err != nil {
-		return "", err
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	bin := filepath.Join(dir, "berth")
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// berthBinary builds berth once per test binary.
+var berthBinary = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(binDir, "berth")
 	if err := berthbin.Build(context.Background(), bin); err != nil {
 		return "", err
 	}

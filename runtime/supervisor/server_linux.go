@@ -76,7 +76,10 @@ type server struct {
 	o  Options
 	rt *container.Runtime
 
-	ctx context.Context // Serve's: what the DNS servers live for
+	// Serve's: what the DNS servers and health probes live for. Done once
+	// Serve returned; the server then restarts and records nothing more
+	// (the containers stay; the next supervisor adopts them).
+	ctx context.Context
 
 	mu      sync.Mutex
 	dns     map[string]struct{} // networks served, by name@gateway
@@ -559,7 +562,7 @@ func (s *server) start(ctx context.Context, w *watch, explicit bool) error {
 // closed once the exit is handled.
 func (s *server) watchRun(w *watch, started time.Time, done chan struct{}) {
 	defer close(done)
-	pctx, stopProbes := context.WithCancel(context.Background())
+	pctx, stopProbes := context.WithCancel(s.ctx)
 	if hc := w.c.Spec.Healthcheck; hc != nil && probeArgs(hc.Test) != nil {
 		s.mu.Lock()
 		if w.health == nil {
@@ -572,6 +575,12 @@ func (s *server) watchRun(w *watch, started time.Time, done chan struct{}) {
 	}
 	exit, err := w.c.Wait(context.Background())
 	stopProbes()
+	if s.ctx.Err() != nil {
+		// This supervisor has left (Serve returned): the exit and the
+		// restart are the next one's, which adopts the container and
+		// records an exit it missed.
+		return
+	}
 	s.unpublish(w)
 	if err != nil {
 		s.o.Logf("waiting for %s: %v", w.c.Spec.Name, err)
@@ -607,9 +616,9 @@ func (s *server) scheduleRestart(w *watch, delay time.Duration) {
 		w.ops.Lock()
 		defer w.ops.Unlock()
 		s.mu.Lock()
-		if w.timer != t || w.gone {
+		if w.timer != t || w.gone || s.ctx.Err() != nil {
 			s.mu.Unlock()
-			return // a stop or a start came first
+			return // a stop or a start came first, or the supervisor left
 		}
 		s.mu.Unlock()
 		err := s.start(context.Background(), w, false)

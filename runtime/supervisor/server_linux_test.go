@@ -409,6 +409,40 @@ func TestAdoptAfterSupervisorGoes(t *testing.T) {
 	})
 }
 
+// TestLeftSupervisorActsNoMore: once Serve has returned, the exit of a
+// container it watched neither restarts it nor rewrites the state file:
+// that is the next supervisor's, which adopts it (a supervisor that left
+// in-process must not act beside its successor).
+func TestLeftSupervisorActsNoMore(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ct := f.create(t, "svc", "sleep 1000", func(c *spec.Container) {
+		c.Restart = spec.Restart{Policy: "always"}
+	})
+	if err := f.client.Start(ctx, ct.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.stop(t)
+	before, err := os.Stat(f.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ct.Signal(ctx, 9); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "killed", func() bool {
+		st, _ := ct.State(ctx)
+		return st.Status == "exited"
+	})
+	time.Sleep(500 * time.Millisecond) // past the first back-off, 100 ms
+	if st, _ := ct.State(ctx); st.Status != "exited" {
+		t.Errorf("status %s: the supervisor that left restarted it", st.Status)
+	}
+	if after, err := os.Stat(f.state); err != nil || !after.ModTime().Equal(before.ModTime()) {
+		t.Errorf("the state file changed after the supervisor left: %v", err)
+	}
+}
+
 func TestPeerAndProtocol(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
