@@ -36,6 +36,8 @@ const (
 	ConfigFilesLabel     = "com.docker.compose.project.config_files"
 	ImageLabel           = "com.docker.compose.image"
 	DependsOnLabel       = "com.docker.compose.depends_on"
+	networkLabel         = "com.docker.compose.network" // a network's key in its project
+	volumeLabel          = "com.docker.compose.volume"  // a volume's key in its project
 )
 
 // defaultPathEnv is the PATH Docker gives a Linux container whose image

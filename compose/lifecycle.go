@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -37,13 +38,26 @@ type ImageRemover interface {
 // Down stops and removes the project's containers (one-off ones too),
 // dependants before their dependencies; the containers of services the
 // project no longer has only with RemoveOrphans.
-func Down(ctx context.Context, lo project.Options, eng Engine, images ImageRemover, o DownOptions) error {
+func Down(ctx context.Context, lo project.Options, eng Engine, images ImageRemover, o DownOptions) (err error) {
 	lo.NoEnvResolution = true
-	p, err := project.Load(ctx, lo)
+	p, err := loadOrByName(ctx, lo, eng)
 	if err != nil {
 		return err
 	}
 	o.Progress, o.Warn = orNoProgress(o.Progress), orNoWarn(o.Warn)
+	var removed atomic.Bool
+	progress := o.Progress
+	o.Progress = func(e Progress) {
+		if e.Status == StatusRemoved {
+			removed.Store(true)
+		}
+		progress(e)
+	}
+	defer func() {
+		if err == nil && !removed.Load() {
+			o.Warn(fmt.Sprintf("Warning: No resource found to remove for project %q.", p.Name))
+		}
+	}()
 	switch o.RemoveImages {
 	case "", "local", "all":
 	default:
@@ -178,7 +192,7 @@ func walkContainers(ctx context.Context, p *types.Project, cs []ContainerStatus,
 // services named (all when none; one-off ones left out), checking the
 // names.
 func SelectContainers(ctx context.Context, lo project.Options, eng Engine, services []string) (*types.Project, []ContainerStatus, error) {
-	p, err := loadForServices(ctx, lo, services)
+	p, err := loadForServices(ctx, lo, eng, services)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -224,7 +238,7 @@ func Start(ctx context.Context, lo project.Options, eng Engine, o ActionOptions)
 // one of them with restart: true are restarted after it, unless NoDeps.
 func Restart(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
 	if len(o.Services) > 0 && !o.NoDeps {
-		p, err := loadForServices(ctx, lo, o.Services)
+		p, err := loadForServices(ctx, lo, eng, o.Services)
 		if err != nil {
 			return err
 		}

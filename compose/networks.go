@@ -69,8 +69,8 @@ func networkConfig(p *types.Project, key string) (netspec.Config, error) {
 	}
 	cfg := netspec.Config{Name: name, Project: p.Name, Internal: n.Internal, Attachable: n.Attachable, Labels: map[string]string{}}
 	maps.Copy(cfg.Labels, n.Labels)
-	cfg.Labels["com.docker.compose.project"] = p.Name
-	cfg.Labels["com.docker.compose.network"] = key
+	cfg.Labels[ProjectLabel] = p.Name
+	cfg.Labels[networkLabel] = key
 	if len(n.Ipam.Config) > 0 && n.Ipam.Config[0] != nil {
 		pool := n.Ipam.Config[0]
 		var err error

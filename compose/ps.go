@@ -129,7 +129,7 @@ func Rm(ctx context.Context, lo project.Options, eng Engine, o RmOptions) ([]str
 // (all when none), one-off ones too, once its supervisor (if they need one)
 // adopted them.
 func projectContainers(ctx context.Context, lo project.Options, eng Engine, services []string) ([]ContainerStatus, error) {
-	p, err := loadForServices(ctx, lo, services)
+	p, err := loadForServices(ctx, lo, eng, services)
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +144,9 @@ func projectContainers(ctx context.Context, lo project.Options, eng Engine, serv
 
 // loadForServices loads the project (its environment unresolved: only
 // names matter) and checks that the services named are its.
-func loadForServices(ctx context.Context, lo project.Options, services []string) (*types.Project, error) {
+func loadForServices(ctx context.Context, lo project.Options, eng Engine, services []string) (*types.Project, error) {
 	lo.NoEnvResolution = true
-	p, err := project.Load(ctx, lo)
+	p, err := loadOrByName(ctx, lo, eng)
 	if err != nil {
 		return nil, err
 	}

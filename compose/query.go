@@ -14,11 +14,15 @@ import (
 	"github.com/berth-dev/berth/project"
 )
 
-// ProjectName is the name of the project lo loads.
+// ProjectName is the name of the project lo loads, or the name it is
+// known by when it cannot be loaded (loadOrByName).
 func ProjectName(ctx context.Context, lo project.Options) (string, error) {
 	lo.NoEnvResolution = true
 	p, err := project.Load(ctx, lo)
 	if err != nil {
+		if name := byName(lo); name != "" {
+			return name, nil
+		}
 		return "", err
 	}
 	return p.Name, nil

@@ -29,7 +29,7 @@ type SnapshotOptions struct {
 // writes stop, their files stay open) and resumed after. External
 // volumes are left out: they belong to someone else.
 func SnapshotSave(ctx context.Context, lo project.Options, eng Engine, o SnapshotOptions) (*volume.Snapshot, error) {
-	p, err := loadForServices(ctx, lo, o.Services)
+	p, err := loadForServices(ctx, lo, eng, o.Services)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func SnapshotSave(ctx context.Context, lo project.Options, eng Engine, o Snapsho
 // that were running are started again after, dependencies first.
 // One-off containers (run) are killed, not restarted.
 func SnapshotRestore(ctx context.Context, lo project.Options, eng Engine, o SnapshotOptions) (*volume.Snapshot, error) {
-	p, err := loadForServices(ctx, lo, nil)
+	p, err := loadForServices(ctx, lo, eng, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -273,7 +273,7 @@ func (mb *mountBuilder) named(key string) (*volume.Volume, error) {
 	if err != nil {
 		return nil, &project.Error{Key: "volumes." + key, Err: err}
 	}
-	labels := map[string]string{ProjectLabel: p.Name, "com.docker.compose.volume": key}
+	labels := map[string]string{ProjectLabel: p.Name, volumeLabel: key}
 	maps.Copy(labels, cfg.Labels)
 	vol, created, err := mb.vm.CreateWithOptions(name, p.Name, labels, cfg.DriverOpts)
 	if err != nil {

@@ -273,7 +273,7 @@ func (f VolumeFilters) Match(v VolumeInfo) bool {
 // anonymous, those with its project label), or with services those the
 // services' containers mount.
 func ProjectVolumes(ctx context.Context, lo project.Options, eng Engine, services []string) ([]VolumeInfo, error) {
-	p, err := loadForServices(ctx, lo, services)
+	p, err := loadForServices(ctx, lo, eng, services)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -584,6 +585,65 @@ services:
 		if e, ok := c.ps()["grace-stubborn-1"]; ok && (e.State != "exited" || e.ExitCode != 137) {
 			t.Errorf("after %v: %+v", tc.args, e)
 		}
+	}
+	c.checkClean(before)
+}
+
+// TestProjectByName: as with docker compose, -p without -f reaches a
+// project from a directory without its compose file (and
+// COMPOSE_PROJECT_NAME when no file loads): ps, logs, stop and down work
+// from what berth holds of it, dependants first; down -v takes its named
+// volume; a second down warns that nothing was left.
+func TestProjectByName(t *testing.T) {
+	c := newCLI(t, `
+name: byname
+services:
+  web:
+    image: busybox
+    init: true
+    command: ["sh", "-c", "echo web up; sleep 1000"]
+    depends_on: [db]
+  db:
+    image: busybox
+    init: true
+    command: ["sleep", "1000"]
+    volumes: [data:/data]
+volumes:
+  data:
+`)
+	before := c.hostState()
+	c.must("up", "-d")
+	elsewhere := *c
+	elsewhere.dir = t.TempDir()
+	if out, code := elsewhere.run("", "ps"); code == 0 {
+		t.Errorf("ps without a file or a name: %q", out)
+	}
+	if ps := elsewhere.ps("-p", "byname"); len(ps) != 2 || ps["byname-web-1"].State != "running" {
+		t.Errorf("-p byname ps: %v", ps)
+	}
+	if out := elsewhere.must("-p", "byname", "logs", "--no-log-prefix", "web"); out != "web up\n" {
+		t.Errorf("-p byname logs web: %q", out)
+	}
+	elsewhere.must("-p", "byname", "stop", "db")
+	if e := c.ps()["byname-db-1"]; e.State != "exited" {
+		t.Errorf("-p byname stop db: %+v", e)
+	}
+	withEnv := elsewhere
+	withEnv.environ = append(slices.Clone(c.environ), "COMPOSE_PROJECT_NAME=byname")
+	if out := withEnv.must("ps", "-a", "-q"); strings.Count(out, "\n") != 2 {
+		t.Errorf("COMPOSE_PROJECT_NAME ps -a -q: %q", out)
+	}
+	out := elsewhere.must("-p", "byname", "down", "-v")
+	for _, want := range []string{"Container byname-web-1  Removed", "Container byname-db-1  Removed", "Network byname_default  Removed", "Volume byname_data  Removed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("-p byname down -v lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "byname-web-1  Removed") > strings.Index(out, "byname-db-1  Removing") {
+		t.Errorf("db went before web, which depends on it:\n%s", out)
+	}
+	if out := elsewhere.must("-p", "byname", "down"); !strings.Contains(out, `No resource found to remove for project "byname"`) {
+		t.Errorf("down of nothing: %q", out)
 	}
 	c.checkClean(before)
 }
