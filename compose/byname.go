@@ -22,16 +22,16 @@ func loadOrByName(ctx context.Context, lo project.Options, eng Engine) (*types.P
 	if err == nil {
 		return p, nil
 	}
-	name := byName(lo)
+	name := knownName(lo)
 	if name == "" || errors.Is(err, context.Canceled) {
 		return nil, err
 	}
 	return projectFromState(ctx, eng, name)
 }
 
-// byName is the name a project is known by when its files cannot be
+// knownName is the name a project is known by when its files cannot be
 // loaded: -p without -f, else COMPOSE_PROJECT_NAME; empty when neither.
-func byName(lo project.Options) string {
+func knownName(lo project.Options) string {
 	if lo.Name != "" && len(lo.Files) == 0 {
 		return lo.Name
 	}

@@ -28,7 +28,7 @@ func TestDependsOnLabel(t *testing.T) {
 	}
 }
 
-func TestByName(t *testing.T) {
+func TestKnownName(t *testing.T) {
 	env := []string{"COMPOSE_PROJECT_NAME=fromenv"}
 	for _, tc := range []struct {
 		lo   project.Options
@@ -42,7 +42,7 @@ func TestByName(t *testing.T) {
 		{project.Options{Environ: env}, "fromenv"},
 		{project.Options{Environ: append(env, "COMPOSE_PROJECT_NAME=")}, ""}, // the last one counts
 	} {
-		if got := byName(tc.lo); got != tc.want {
+		if got := knownName(tc.lo); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.lo, got, tc.want)
 		}
 	}

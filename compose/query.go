@@ -20,7 +20,7 @@ func ProjectName(ctx context.Context, lo project.Options) (string, error) {
 	lo.NoEnvResolution = true
 	p, err := project.Load(ctx, lo)
 	if err != nil {
-		if name := byName(lo); name != "" {
+		if name := knownName(lo); name != "" {
 			return name, nil
 		}
 		return "", err

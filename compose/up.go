@@ -52,9 +52,12 @@ const (
 // UpRunOptions are `up`'s (and `create`'s) flags beyond the plan's.
 type UpRunOptions struct {
 	UpOptions
-	NoStart bool           // create only (`create`, `up --no-start`)
-	Pull    string         // --pull: "" (the services' pull_policy), missing, always, never
-	Timeout *time.Duration // -t: the grace period of the containers a recreate stops
+	NoStart bool // create only (`create`, `up --no-start`)
+	// ExitCodeFrom is --exit-code-from's service: checked to be one of
+	// the project's before anything is done.
+	ExitCodeFrom string
+	Pull         string         // --pull: "" (the services' pull_policy), missing, always, never
+	Timeout      *time.Duration // -t: the grace period of the containers a recreate stops
 	// Wait waits until the containers run (and are healthy when they have
 	// a health check); a one-shot container that exited 0 counts as done.
 	Wait        bool
@@ -97,6 +100,11 @@ func Up(ctx context.Context, lo project.Options, environ map[string]string, imag
 	p, err := project.Load(ctx, lo)
 	if err != nil {
 		return nil, err
+	}
+	if o.ExitCodeFrom != "" {
+		if _, err := p.GetService(o.ExitCodeFrom); err != nil {
+			return nil, &project.Error{Err: fmt.Errorf("%w: no such service: %s", errdefs.ErrNotFound, o.ExitCodeFrom), Hint: "--exit-code-from names one of the project's services"}
+		}
 	}
 	if o.Progress == nil {
 		o.Progress = func(Progress) {}

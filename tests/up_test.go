@@ -396,6 +396,9 @@ services:
 		t.Errorf("--exit-code-from b: %d\n%s", code, out)
 	}
 	c.must("down")
+	if out, code := c.run("", "up", "--exit-code-from", "nosuch"); code != 1 || !strings.Contains(out, "no such service: nosuch") || len(c.ps()) != 0 {
+		t.Errorf("--exit-code-from nosuch: %d (%d containers)\n%s", code, len(c.ps()), out)
+	}
 	c.writeCompose(demoProject)
 	c.must("down")
 	c.checkClean(before)

@@ -251,6 +251,7 @@ func runUp(ctx context.Context, g *globalOptions, s streams, f *upFlags, args []
 	}
 	if f.exitCodeFrom != "" {
 		f.abortOnExit = true
+		f.o.ExitCodeFrom = f.exitCodeFrom
 	}
 	if f.waitFlag {
 		f.detach = true
