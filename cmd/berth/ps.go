@@ -31,7 +31,9 @@ func newPsCommand(g *globalOptions, s streams) *cobra.Command {
 		Short: "List containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "table" && format != "json" {
-				return fmt.Errorf("invalid --format %q: use table or json", format)
+				if _, _, err := parsePsTemplate(format); err != nil {
+					return err
+				}
 			}
 			for _, f := range filters {
 				k, v, ok := strings.Cut(f, "=")
@@ -83,7 +85,7 @@ func newPsCommand(g *globalOptions, s streams) *cobra.Command {
 	f.BoolVar(&services, "services", false, "Display services")
 	f.StringArrayVar(&status, "status", nil, "Filter services by status. Values: [paused | restarting | removing | running | dead | created | exited]")
 	f.StringArrayVar(&filters, "filter", nil, "Filter services by a property (supported filters: status)")
-	f.StringVar(&format, "format", "table", "Format the output. Values: [table | json]")
+	f.StringVar(&format, "format", "table", "Format the output. Values: [table | json | TEMPLATE | table TEMPLATE] (a Go template of the fields of --format json)")
 	f.Bool("no-trunc", false, "Don't truncate output")
 	f.Bool("orphans", true, "Include orphaned services (not declared by project)")
 	return cmd
@@ -152,6 +154,13 @@ func printPs(w io.Writer, cs []compose.ContainerStatus, quiet bool, format strin
 			RunningFor: units.HumanDuration(now.Sub(c.Created)) + " ago", Service: c.Service(), Size: "0B",
 			State: psState(c), Status: statusText(c, now),
 		})
+	}
+	if format != "table" && format != "json" {
+		t, table, err := parsePsTemplate(format)
+		if err != nil {
+			return err
+		}
+		return printPsTemplate(w, t, table, rows)
 	}
 	if format == "json" {
 		enc := json.NewEncoder(w)
