@@ -726,6 +726,15 @@ services:
 	if !strings.Contains(out, "scale-web-3  Removed") || len(c.ps()) != 2 {
 		t.Errorf("back to scale 1:\n%s", out)
 	}
+	// scale: up -d of the services named at their number of replicas.
+	c.must("scale", "web=2")
+	if ps := c.ps(); len(ps) != 3 || ps["scale-web-1"].ID != first || ps["scale-web-2"].State != "running" {
+		t.Errorf("scale web=2: %v", ps)
+	}
+	if out, code := c.run("", "scale", "nosuch=2"); code == 0 || !strings.Contains(out, "no such service: nosuch") {
+		t.Errorf("scale nosuch=2: %d %q", code, out)
+	}
+	c.must("scale", "web=1")
 	c.writeCompose("name: scale\nservices:\n  web:\n    image: busybox\n    init: true\n    command: [\"sleep\", \"1000\"]\n")
 	out = c.must("up", "-d")
 	if !strings.Contains(out, "Found orphan containers (scale-worker-1)") {

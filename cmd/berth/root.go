@@ -91,6 +91,7 @@ func newRootCommand(s streams, environ []string) *cobra.Command {
 		newPsCommand(g, s),
 		newRmCommand(g, s),
 		newUpCommand(g, s),
+		newScaleCommand(g, s),
 		newDownCommand(g, s),
 		newSnapshotCommand(g, s),
 		newCreateCommand(g, s),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -218,6 +219,29 @@ func newUpCommand(g *globalOptions, s streams) *cobra.Command {
 	fl.BoolVar(&f.noBuild, "no-build", false, "Don't build an image, even if it's policy")
 	fl.BoolVarP(&f.yes, "yes", "y", false, `Assume "yes" as answer to all prompts and run non-interactively`)
 	fl.BoolVar(&f.menu, "menu", false, "Enable interactive shortcuts when running attached (not supported)")
+	return cmd
+}
+
+// newScaleCommand is docker compose's scale: up -d of the services named,
+// each at its number of replicas (existing ones kept, the highest numbers
+// removed first), their dependencies started unless --no-deps.
+func newScaleCommand(g *globalOptions, s streams) *cobra.Command {
+	var f upFlags
+	cmd := &cobra.Command{
+		Use:   "scale [SERVICE=REPLICAS...]",
+		Short: "Scale services",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			scale, err := parseScale(args)
+			if err != nil {
+				return err
+			}
+			services := slices.Sorted(maps.Keys(scale))
+			f.detach, f.scale, f.pull = true, args, "policy"
+			return runUp(cmd.Context(), g, s, &f, services)
+		},
+	}
+	cmd.Flags().BoolVar(&f.o.NoDeps, "no-deps", false, "Don't start linked services")
 	return cmd
 }
 
