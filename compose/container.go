@@ -135,6 +135,7 @@ func containerSpec(p *types.Project, svc types.ServiceConfig, number int, id str
 	}
 
 	c.NetworkMode = b.networkMode()
+	c.Exposed = b.exposed(cfg)
 	// Docker's default hostname is the first 12 digits of the container's
 	// id (daemon.generateHostname) and docker compose sets none of its
 	// own: a user sees a short hex id, as here. With the host's network
@@ -572,6 +573,44 @@ func (b *containerBuilder) networkMode() string {
 		b.fail(errdefs.ErrNotImplemented, "network_mode", "%q is not supported yet: use host or none, or leave it out", m)
 	}
 	return ""
+}
+
+// exposed are the ports the image and the service's expose name, as
+// "PORT/PROTOCOL" (tcp when none is given), a range one entry per port,
+// sorted by port. An entry that is no port or range fails.
+func (b *containerBuilder) exposed(cfg v1.Config) []string {
+	set := map[string]bool{}
+	for p := range cfg.ExposedPorts {
+		set[p] = true
+	}
+	for _, e := range b.svc.Expose {
+		ports, proto, _ := strings.Cut(e, "/")
+		if proto == "" {
+			proto = "tcp"
+		}
+		first, last, isRange := strings.Cut(ports, "-")
+		lo, err1 := strconv.ParseUint(first, 10, 16)
+		hi, err2 := lo, error(nil)
+		if isRange {
+			hi, err2 = strconv.ParseUint(last, 10, 16)
+		}
+		if err1 != nil || err2 != nil || lo == 0 || hi < lo || hi-lo >= 1024 || (proto != "tcp" && proto != "udp" && proto != "sctp") {
+			b.fail(errdefs.ErrInvalidArgument, "expose", "%q: use PORT[-PORT][/tcp|udp|sctp], a range of at most 1024 ports", e)
+			return nil
+		}
+		for n := lo; n <= hi; n++ {
+			set[fmt.Sprintf("%d/%s", n, proto)] = true
+		}
+	}
+	out := slices.Collect(maps.Keys(set))
+	slices.SortFunc(out, func(x, y string) int {
+		px, _, _ := strings.Cut(x, "/")
+		py, _, _ := strings.Cut(y, "/")
+		nx, _ := strconv.Atoi(px)
+		ny, _ := strconv.Atoi(py)
+		return cmp.Or(cmp.Compare(nx, ny), strings.Compare(x, y))
+	})
+	return out
 }
 
 // extraHosts are the extra_hosts entries as "name:address", sorted by name

@@ -783,3 +783,33 @@ services:
 		}
 	}
 }
+
+// TestContainerSpecExposed: the image's exposed ports and the service's
+// expose, as "PORT/PROTOCOL", ranges one port each, by port.
+func TestContainerSpecExposed(t *testing.T) {
+	for _, tc := range []struct {
+		service string
+		image   v1.Config
+		want    []string
+		err     string
+	}{
+		{service: "", want: nil},
+		{service: "", image: v1.Config{ExposedPorts: map[string]struct{}{"80/tcp": {}}}, want: []string{"80/tcp"}},
+		{service: `expose: ["8080", "53/udp", "7000-7002"]`, image: v1.Config{ExposedPorts: map[string]struct{}{"8080/tcp": {}, "443/tcp": {}}},
+			want: []string{"53/udp", "443/tcp", "7000/tcp", "7001/tcp", "7002/tcp", "8080/tcp"}},
+		{service: `expose: ["0"]`, err: `"0": use PORT`},
+		{service: `expose: ["9-1"]`, err: `"9-1": use PORT`},
+		{service: `expose: ["80/icmp"]`, err: `"80/icmp": use PORT`},
+	} {
+		c, err := containerFor(t, "services:\n  app:\n    image: example/app:1\n    command: [x]\n    "+tc.service+"\n", tc.image)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "expose") {
+				t.Errorf("%s: error %v, want %q", tc.service, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(c.Exposed, tc.want) {
+			t.Errorf("%s: %v %v, want %v", tc.service, c.Exposed, err, tc.want)
+		}
+	}
+}

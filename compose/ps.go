@@ -34,6 +34,8 @@ type ContainerStatus struct {
 	Restarting   bool
 	// Ports are its published ports.
 	Ports []spec.Port
+	// Exposed are the ports the container exposes ("80/tcp").
+	Exposed []string
 	// Mounts are its volumes, bind mounts and tmpfs, as created.
 	Mounts []spec.Mount
 }

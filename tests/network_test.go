@@ -250,6 +250,7 @@ services:
     image: busybox
     init: true
     command: ["sleep", "1000"]
+    expose: ["443", "53535/udp"]
     ports:
       - "18483:53535/udp"
   ranged:
@@ -320,7 +321,8 @@ services:
 	if n := len(regexp.MustCompile(`:\d+->80/tcp`).FindAllString(ps, -1)); n != 4 { // web's 3, ranged's 1
 		t.Errorf("%d bindings of port 80, want 4:\n%s", n, ps)
 	}
-	if !strings.Contains(ps, "0.0.0.0:18481->80/tcp") || !strings.Contains(ps, "127.0.0.1:18482->80/tcp") || !strings.Contains(ps, "0.0.0.0:18483->53535/udp") {
+	// An exposed port shows without a host part; one also published, once.
+	if !strings.Contains(ps, "0.0.0.0:18481->80/tcp") || !strings.Contains(ps, "127.0.0.1:18482->80/tcp") || !strings.Contains(ps, "443/tcp, 0.0.0.0:18483->53535/udp\n") {
 		t.Errorf("ps ports:\n%s", ps)
 	}
 	// UDP, through the proxy and through DNAT.

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -137,20 +139,11 @@ func printPs(w io.Writer, cs []compose.ContainerStatus, quiet bool, format strin
 		for _, k := range slices.Sorted(maps.Keys(c.Labels)) {
 			labels = append(labels, k+"="+c.Labels[k])
 		}
-		var ports []string
-		publishers := []psPublisher{}
-		for _, p := range c.Ports {
-			ip := p.HostIP
-			if ip == "" {
-				ip = "0.0.0.0"
-			}
-			ports = append(ports, fmt.Sprintf("%s:%d->%d/%s", ip, p.HostPort, p.ContainerPort, p.Protocol))
-			publishers = append(publishers, psPublisher{URL: ip, TargetPort: p.ContainerPort, PublishedPort: p.HostPort, Protocol: p.Protocol})
-		}
+		ports, publishers := psPorts(c)
 		rows = append(rows, psRow{
 			Command: fmt.Sprintf("%q", strings.Join(c.Command, " ")), CreatedAt: c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
 			ExitCode: c.ExitCode, Health: c.Health, ID: c.ID, Image: c.Image, Labels: strings.Join(labels, ","),
-			LocalVolumes: "0", Name: c.Name, Names: c.Name, Project: c.Project(), Publishers: publishers, Ports: strings.Join(ports, ", "),
+			LocalVolumes: "0", Name: c.Name, Names: c.Name, Project: c.Project(), Publishers: publishers, Ports: ports,
 			RunningFor: units.HumanDuration(now.Sub(c.Created)) + " ago", Service: c.Service(), Size: "0B",
 			State: psState(c), Status: statusText(c, now),
 		})
@@ -177,6 +170,51 @@ func printPs(w io.Writer, cs []compose.ContainerStatus, quiet bool, format strin
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Image, truncate(r.Command, 22), r.Service, r.RunningFor, r.Status, r.Ports)
 	}
 	return tw.Flush()
+}
+
+// psPorts are a container's ports as ps shows them: the published ones
+// ("127.0.0.1:8001->8000/tcp") and those only exposed ("80/tcp"), by
+// container port, as docker compose's PORTS column; and its Publishers,
+// sorted as docker compose's (URL, target, published, protocol), the
+// exposed ones with no URL nor published port.
+func psPorts(c compose.ContainerStatus) (string, []psPublisher) {
+	publishers := []psPublisher{}
+	published := map[string]bool{}
+	for _, p := range c.Ports {
+		ip := p.HostIP
+		if ip == "" {
+			ip = "0.0.0.0"
+		}
+		publishers = append(publishers, psPublisher{URL: ip, TargetPort: p.ContainerPort, PublishedPort: p.HostPort, Protocol: p.Protocol})
+		published[fmt.Sprintf("%d/%s", p.ContainerPort, p.Protocol)] = true
+	}
+	for _, e := range c.Exposed {
+		if published[e] {
+			continue
+		}
+		port, proto, _ := strings.Cut(e, "/")
+		n, err := strconv.Atoi(port)
+		if err != nil {
+			continue
+		}
+		publishers = append(publishers, psPublisher{TargetPort: n, Protocol: proto})
+	}
+	byPort := slices.Clone(publishers)
+	slices.SortStableFunc(byPort, func(a, b psPublisher) int {
+		return cmp.Or(cmp.Compare(a.TargetPort, b.TargetPort), cmp.Compare(a.PublishedPort, b.PublishedPort), strings.Compare(a.Protocol, b.Protocol), strings.Compare(a.URL, b.URL))
+	})
+	var ports []string
+	for _, p := range byPort {
+		if p.URL == "" {
+			ports = append(ports, fmt.Sprintf("%d/%s", p.TargetPort, p.Protocol))
+		} else {
+			ports = append(ports, fmt.Sprintf("%s:%d->%d/%s", p.URL, p.PublishedPort, p.TargetPort, p.Protocol))
+		}
+	}
+	slices.SortStableFunc(publishers, func(a, b psPublisher) int {
+		return cmp.Or(strings.Compare(a.URL, b.URL), cmp.Compare(a.TargetPort, b.TargetPort), cmp.Compare(a.PublishedPort, b.PublishedPort), strings.Compare(a.Protocol, b.Protocol))
+	})
+	return strings.Join(ports, ", "), publishers
 }
 
 // psState is the container's state as Docker names it.
@@ -285,7 +323,7 @@ func (c containerStore) List(ctx context.Context) ([]compose.ContainerStatus, er
 		}
 		cs := compose.ContainerStatus{
 			ID: ct.ID, Name: ct.Spec.Name, Image: ct.Spec.Image, Command: ct.Spec.Process.Args,
-			Labels: ct.Spec.Labels, Created: st.Created, StartedAt: st.StartedAt, Status: st.Status, Ports: ct.Spec.Ports,
+			Labels: ct.Spec.Labels, Created: st.Created, StartedAt: st.StartedAt, Status: st.Status, Ports: ct.Spec.Ports, Exposed: ct.Spec.Exposed,
 			Mounts: ct.Spec.Mounts,
 		}
 		if st.Exit != nil {

@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/compose"
+	"github.com/berth-dev/berth/runtime/spec"
 )
 
 func TestPsTemplate(t *testing.T) {
@@ -34,5 +38,24 @@ func TestPsTemplate(t *testing.T) {
 		if err != nil || b.String() != tc.want {
 			t.Errorf("%q: %v\n%q\nwant\n%q", tc.format, err, b.String(), tc.want)
 		}
+	}
+}
+
+// TestPsPorts: published ports and those only exposed, by container port
+// in PORTS; Publishers in docker compose's order, exposed ones without
+// URL or published port.
+func TestPsPorts(t *testing.T) {
+	c := compose.ContainerStatus{
+		Ports:   []spec.Port{{HostIP: "127.0.0.1", HostPort: 8001, ContainerPort: 8000, Protocol: "tcp"}, {HostPort: 5353, ContainerPort: 53, Protocol: "udp"}},
+		Exposed: []string{"53/udp", "80/tcp", "443/tcp", "8000/tcp"},
+	}
+	ports, pubs := psPorts(c)
+	if want := "0.0.0.0:5353->53/udp, 80/tcp, 443/tcp, 127.0.0.1:8001->8000/tcp"; ports != want {
+		t.Errorf("ports %q, want %q", ports, want)
+	}
+	want := []psPublisher{{TargetPort: 80, Protocol: "tcp"}, {TargetPort: 443, Protocol: "tcp"},
+		{URL: "0.0.0.0", TargetPort: 53, PublishedPort: 5353, Protocol: "udp"}, {URL: "127.0.0.1", TargetPort: 8000, PublishedPort: 8001, Protocol: "tcp"}}
+	if !slices.Equal(pubs, want) {
+		t.Errorf("publishers %+v, want %+v", pubs, want)
 	}
 }

@@ -52,6 +52,10 @@ type Container struct {
 	Networks []NetworkAttachment
 	// Ports are the published ports, host ports resolved.
 	Ports []Port
+	// Exposed are the ports the container exposes, as "80/tcp": the
+	// image's and the service's expose. Nothing is opened for them; ps
+	// lists those not published.
+	Exposed []string `json:",omitempty"`
 	// ExtraHosts are "name:address" lines added to /etc/hosts
 	// (extra_hosts). DNS, DNSSearch and DNSOptions make /etc/resolv.conf;
 	// without DNS the host's resolvers are used.
