@@ -209,7 +209,7 @@ func TestUpDown(t *testing.T) {
 	if out, _ := c.run("hello\n", "exec", "-T", "db", "cat"); out != "hello\n" {
 		t.Errorf("exec stdin: %q", out)
 	}
-	if out := c.must("top", "db"); !strings.Contains(out, "demo-db-1") || !strings.Contains(out, "PID") || !strings.Contains(out, "sleep") {
+	if out := c.must("top", "db"); !strings.Contains(out, "demo-db-1") || !strings.Contains(out, "PID") || !strings.Contains(out, "sleep") || !regexp.MustCompile(`(?m)^root +[0-9]+ +[0-9]+ `).MatchString(out) {
 		t.Errorf("top:\n%s", out)
 	}
 	if out := c.must("ls", "--format", "json"); !strings.Contains(out, `"Name":"demo"`) || !strings.Contains(out, "running(2)") {

@@ -28,6 +28,7 @@ services:
     volumes:
       - data:/data
       - etc:/etc
+      - home:/home/app
       - `+host+`:/host:ro
       - `+filepath.Join(host, "made")+`:/made
       - /scratch
@@ -35,6 +36,7 @@ services:
 volumes:
   data:
   etc:
+  home:
 `)
 	before := c.hostState()
 	c.must("up", "-d")
@@ -42,6 +44,10 @@ volumes:
 	// The image's /etc, copied into the new volume.
 	if out := c.must("exec", "-T", "app", "grep", "^root:", "/etc/passwd"); !strings.HasPrefix(out, "root:") {
 		t.Errorf("copied /etc: %q", out)
+	}
+	// A new volume takes the owner and mode of the image's directory.
+	if out := c.must("exec", "-T", "app", "stat", "-c", "%u:%g %a", "/home/app", "/etc"); out != "1000:1000 755\n0:0 755\n" {
+		t.Errorf("owner and mode of new volumes: %q, want the image's", out)
 	}
 	if out := c.must("exec", "-T", "app", "cat", "/host/greeting"); out != "hello from the host\n" {
 		t.Errorf("bind mount: %q", out)

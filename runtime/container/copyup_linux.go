@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
@@ -80,7 +81,7 @@ func copyUp(rootfs string, m spec.Mount) error {
 			if err := os.Symlink(target, dst); err != nil {
 				return err
 			}
-			if sys, ok := info.Sys().(*unix.Stat_t); ok {
+			if sys, ok := info.Sys().(*syscall.Stat_t); ok {
 				return os.Lchown(dst, int(sys.Uid), int(sys.Gid))
 			}
 			return nil
@@ -113,7 +114,7 @@ func copyFile(src, dst string) error {
 
 // copyMeta gives dst the owner and mode of info.
 func copyMeta(dst string, info fs.FileInfo) error {
-	if sys, ok := info.Sys().(*unix.Stat_t); ok {
+	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
 		if err := os.Lchown(dst, int(sys.Uid), int(sys.Gid)); err != nil {
 			return err
 		}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/user"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -48,8 +50,12 @@ func (c *Container) Top(ctx context.Context) ([][]string, error) {
 		started := boot.Add(time.Duration(start) * time.Second / ticks)
 		uid := "?"
 		if st, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-			if sys, ok := st.Sys().(*unix.Stat_t); ok {
+			if sys, ok := st.Sys().(*syscall.Stat_t); ok {
 				uid = strconv.FormatUint(uint64(sys.Uid), 10)
+				// ps names users as the host knows them.
+				if u, err := user.LookupId(uid); err == nil {
+					uid = u.Username
+				}
 			}
 		}
 		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
