@@ -234,7 +234,9 @@ func (c *cli) containers() []string {
 	entries, _ := os.ReadDir(filepath.Join(c.root, "containers"))
 	var names []string
 	for _, e := range entries {
-		names = append(names, e.Name())
+		if !strings.HasPrefix(e.Name(), ".") { // .init: the shared init layers
+			names = append(names, e.Name())
+		}
 	}
 	return names
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -93,12 +94,15 @@ type Exit struct {
 type record struct {
 	Spec spec.Container `json:"spec"`
 	// Config is libcontainer's configuration, made once by Create.
-	Config    json.RawMessage `json:"libcontainer"`
-	Created   time.Time       `json:"created"`
-	Pid       int             `json:"pid,omitempty"`
-	PidStart  uint64          `json:"pidStart,omitempty"` // its start time, /proc/<pid>/stat field 22
-	StartedAt time.Time       `json:"startedAt,omitzero"`
-	Exit      *Exit           `json:"exit,omitempty"`
+	Config json.RawMessage `json:"libcontainer"`
+	// InitLayer names the container's init layer (initlayer_linux.go), if
+	// it has one: the top of its read-only layers.
+	InitLayer string    `json:"initLayer,omitempty"`
+	Created   time.Time `json:"created"`
+	Pid       int       `json:"pid,omitempty"`
+	PidStart  uint64    `json:"pidStart,omitempty"` // its start time, /proc/<pid>/stat field 22
+	StartedAt time.Time `json:"startedAt,omitzero"`
+	Exit      *Exit     `json:"exit,omitempty"`
 }
 
 // validID reports whether id can name a container: Docker's
@@ -146,10 +150,7 @@ func (r *Runtime) Create(ctx context.Context, c spec.Container) (_ *Container, r
 	if err := os.Mkdir(r.runDir(c.ID), 0o700); err != nil {
 		return nil, fmt.Errorf("creating container %s: %w", c.Name, err)
 	}
-	rootfs, err := mountRootfs(dir, c.Layers)
-	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", c.Name, err)
-	}
+	rootfs := filepath.Join(dir, "rootfs")
 	files, err := writeEtcFiles(dir, &c)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
@@ -165,6 +166,13 @@ func (r *Runtime) Create(ctx context.Context, c spec.Container) (_ *Container, r
 	}
 	s, err := ociSpec(&c, rootfs, files, filepath.Join(r.cgroupParent, c.ID), initBin)
 	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	initLayer, err := r.initLayer(dir, c.Layers, s)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	if _, err := mountRootfs(dir, r.lowerLayers(c.Layers, initLayer)); err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: c.ID, Spec: s})
@@ -191,7 +199,7 @@ func (r *Runtime) Create(ctx context.Context, c spec.Container) (_ *Container, r
 		return nil, err
 	}
 	ct := &Container{ID: c.ID, Spec: c, rt: r}
-	if err := ct.save(&record{Spec: c, Config: raw, Created: time.Now().UTC()}, true); err != nil {
+	if err := ct.save(&record{Spec: c, Config: raw, InitLayer: initLayer, Created: time.Now().UTC()}, true); err != nil {
 		return nil, err
 	}
 	return ct, nil
@@ -212,26 +220,27 @@ func (r *Runtime) Load(ctx context.Context, id string) (*Container, error) {
 // recreate makes libcontainer's container from the saved configuration:
 // at every start (libcontainer runs a container only once), and for a
 // container never started (libcontainer keeps no state for it).
-func (r *Runtime) recreate(id string) (*libcontainer.Container, error) {
+func (r *Runtime) recreate(id string) (*libcontainer.Container, *record, error) {
 	rec, err := r.readRecord(id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var cfg configs.Config
 	if err := json.Unmarshal(rec.Config, &cfg); err != nil {
-		return nil, fmt.Errorf("container %s: reading its configuration: %w", id, err)
+		return nil, nil, fmt.Errorf("container %s: reading its configuration: %w", id, err)
 	}
 	// What is left of a previous run (its cgroup, its state) goes first;
 	// an empty state directory is libcontainer's mark of a created one.
 	if old, err := libcontainer.Load(r.lcRoot(), id); err == nil {
 		if err := old.Destroy(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := os.RemoveAll(filepath.Join(r.lcRoot(), id)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return libcontainer.Create(r.lcRoot(), id, &cfg)
+	lc, err := libcontainer.Create(r.lcRoot(), id, &cfg)
+	return lc, rec, err
 }
 
 // List returns the IDs of every container.
@@ -312,6 +321,10 @@ func (r *Runtime) cleanup(id string) error {
 			errs = append(errs, err)
 		}
 	}
+	// With the container's directory went its link to its init layer.
+	if err := r.pruneInitLayers(); err != nil {
+		errs = append(errs, fmt.Errorf("removing unused init layers: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -328,9 +341,18 @@ func (r *Runtime) findInit() (string, error) {
 	return "", fmt.Errorf("%w: init: true needs a static tini (Debian: apt-get install tini)", errdefs.ErrNotFound)
 }
 
+// lowerLayers are the read-only layers of a container: its image's, and
+// its init layer on top if it has one.
+func (r *Runtime) lowerLayers(layers []string, initLayer string) []string {
+	if initLayer == "" {
+		return layers
+	}
+	return append(slices.Clone(layers), r.initLayerPath(initLayer))
+}
+
 // mountRootfs mounts the container's root filesystem, unless it is: the
-// image layers, read-only, under a writable directory of the container's
-// own. Start mounts it again after a reboot.
+// read-only layers, bottom first, under a writable directory of the
+// container's own. Start mounts it again after a reboot.
 func mountRootfs(dir string, layers []string) (string, error) {
 	rootfs := filepath.Join(dir, "rootfs")
 	upper, work := filepath.Join(dir, "upper"), filepath.Join(dir, "work")
@@ -350,14 +372,11 @@ func mountRootfs(dir string, layers []string) (string, error) {
 		}
 		layers = []string{empty}
 	}
-	// overlayfs splits its options at ',' and lower directories at ':';
-	// it takes them escaped with a backslash.
-	esc := strings.NewReplacer(`\`, `\\`, ":", `\:`, ",", `\,`).Replace
 	lower := make([]string, len(layers))
 	for i, l := range layers {
-		lower[len(layers)-1-i] = esc(l) // overlayfs lists the top layer first
+		lower[len(layers)-1-i] = escapeOverlay(l) // overlayfs lists the top layer first
 	}
-	opts := "lowerdir=" + strings.Join(lower, ":") + ",upperdir=" + esc(upper) + ",workdir=" + esc(work)
+	opts := "lowerdir=" + strings.Join(lower, ":") + ",upperdir=" + escapeOverlay(upper) + ",workdir=" + escapeOverlay(work)
 	if len(opts) >= unix.Getpagesize() {
 		return "", fmt.Errorf("%w: the image has too many layers (%d) for one overlay mount", errdefs.ErrNotImplemented, len(layers))
 	}

@@ -73,7 +73,7 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 	}
 	// libcontainer runs a container once: a restart is a new one, on the
 	// same root filesystem, with the same configuration.
-	lc, err := c.rt.recreate(c.ID)
+	lc, rec, err := c.rt.recreate(c.ID)
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.Spec.Name, err)
 	}
@@ -81,7 +81,7 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 	if err := checkEtcFiles(c.rt.dir(c.ID), &c.Spec); err != nil {
 		return fmt.Errorf("container %s: %w", c.Spec.Name, err)
 	}
-	if _, err := mountRootfs(c.rt.dir(c.ID), c.Spec.Layers); err != nil {
+	if _, err := mountRootfs(c.rt.dir(c.ID), c.rt.lowerLayers(c.Spec.Layers, rec.InitLayer)); err != nil {
 		return fmt.Errorf("container %s: %w", c.Spec.Name, err)
 	}
 	if err := os.MkdirAll(c.rt.runDir(c.ID), 0o700); err != nil {
