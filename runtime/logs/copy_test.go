@@ -49,14 +49,18 @@ func TestLongLines(t *testing.T) {
 		{"long line without newline", a(20000), []int{maxChunk, 20000 - maxChunk}},
 		{"pty line ends are kept", "a\r\nb\r\n", []int{3, 3}},
 	} {
-		for _, via := range []string{"Write", "Copy"} {
+		for _, via := range []string{"Write", "Copy", "Copy/full reads"} {
 			t.Run(tc.name+"/"+via, func(t *testing.T) {
 				dir := t.TempDir()
 				w := newWriter(t, dir, Options{})
 				var err error
-				if via == "Write" {
+				switch via {
+				case "Write":
 					err = w.Write("stdout", t0, []byte(tc.in))
-				} else {
+				case "Copy/full reads":
+					// Reads that fill Copy's buffer, which makes it grow.
+					err = Copy(context.Background(), strings.NewReader(tc.in), "stdout", w)
+				default:
 					// Reads of half what Copy asks for, to cut the
 					// input at odd places.
 					err = Copy(context.Background(), iotest.HalfReader(strings.NewReader(tc.in)), "stdout", w)
