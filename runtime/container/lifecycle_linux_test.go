@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -292,4 +293,38 @@ func TestEdgeCases(t *testing.T) {
 			t.Errorf("wait: %+v %v, want a missed exit at once", e, err)
 		}
 	})
+}
+
+// TestWaitingTakesNoThread: a running container costs its waiter no
+// thread (a supervisor watches every container of its project for as long
+// as they run): twenty more running containers, not twenty more threads.
+func TestWaitingTakesNoThread(t *testing.T) {
+	rt := newRuntime(t)
+	ctx := context.Background()
+	start := func() {
+		ct := create(t, rt, busyboxSpec(t, "sleep", "60"))
+		if err := ct.Start(ctx, StartOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	threads := func() int {
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, v, _ := strings.Cut(string(b), "\nThreads:")
+		n, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(v, "\n", 2)[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	start() // the threads starting a container needs
+	before := threads()
+	for range 20 {
+		start()
+	}
+	if after := threads(); after-before >= 10 {
+		t.Errorf("20 running containers took %d threads (%d, then %d)", after-before, before, after)
+	}
 }
