@@ -45,12 +45,24 @@ const (
 const defaultPathEnv = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 // ContainerName is the name docker compose gives replica number of a
-// service: container_name, else <project>-<service>-<number>.
-func ContainerName(projectName string, svc types.ServiceConfig, number int) string {
+// service: container_name, else <project>-<service>-<number>, or with
+// compatibility (--compatibility, COMPOSE_COMPATIBILITY) Compose v1's
+// <project>_<service>_<number>.
+func ContainerName(projectName string, svc types.ServiceConfig, number int, compatibility bool) string {
 	if svc.ContainerName != "" {
 		return svc.ContainerName
 	}
-	return projectName + "-" + svc.Name + "-" + strconv.Itoa(number)
+	sep := separator(compatibility)
+	return projectName + sep + svc.Name + sep + strconv.Itoa(number)
+}
+
+// separator joins the parts of a container's name: "-", or Compose v1's
+// "_" with compatibility.
+func separator(compatibility bool) string {
+	if compatibility {
+		return "_"
+	}
+	return "-"
 }
 
 // ContainerID is the host id of replica number of a service: the SHA-256,
@@ -110,7 +122,7 @@ func containerSpec(p *types.Project, svc types.ServiceConfig, number int, id str
 
 	c := spec.Container{
 		ID:     id,
-		Name:   ContainerName(p.Name, svc, number),
+		Name:   ContainerName(p.Name, svc, number, false),
 		Image:  svc.Image,
 		Layers: slices.Clone(img.Layers),
 

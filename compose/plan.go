@@ -38,6 +38,9 @@ type UpOptions struct {
 	RenewAnonVolumes bool
 	// Scale overrides the number of replicas of a service (--scale).
 	Scale map[string]int
+	// Compatibility names new containers as Compose v1 did,
+	// <project>_<service>_<number> (--compatibility).
+	Compatibility bool
 }
 
 // Step is one thing `up` does to one container.
@@ -200,7 +203,7 @@ func PlanUp(p *types.Project, observed []Observed, hashes map[string]string, o U
 				have[c.Number] = c
 			}
 			for n := 1; n <= scale; n++ {
-				s := Step{Service: name, Number: n, Name: ContainerName(p.Name, svc, n)}
+				s := Step{Service: name, Number: n, Name: ContainerName(p.Name, svc, n, o.Compatibility)}
 				c, ok := have[n]
 				switch {
 				case !ok:

@@ -230,6 +230,19 @@ level 0:
 then:
   remove   shop-old-1 (service old is not in the project)`,
 		},
+		{
+			name:     "--compatibility: new containers named with _, existing ones keep their names",
+			observed: running(hashes, "db"),
+			o:        UpOptions{Compatibility: true},
+			want: `
+level 0:
+  create   shop_cache_1 (no container)
+  keep     shop-db-1 (running, unchanged)
+level 1:
+  create   shop_web_1 (no container)
+level 2:
+  create   shop_sidecar_1 (no container)`,
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plan, err := PlanUp(p, tc.observed, hashes, tc.o)

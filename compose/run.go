@@ -83,6 +83,9 @@ type RunOptions struct {
 	ServicePorts bool
 	// Volumes are -v's, in the service's short syntax, added to its own.
 	Volumes []string
+	// Compatibility names the container as Compose v1 did,
+	// <project>_<service>_run_<random> (--compatibility).
+	Compatibility bool
 	// UseAliases gives the container the service's name and aliases on
 	// its networks (--use-aliases); otherwise it answers to its own
 	// name only.
@@ -251,7 +254,8 @@ func runPortsAndVolumes(p *types.Project, svc types.ServiceConfig, o RunOptions)
 }
 
 // runSpec is the one-off container's spec: the service as `run` changes
-// it, named <project>-<service>-run-<random>, labelled as a one-off.
+// it, named <project>-<service>-run-<random> (or with _), labelled as a
+// one-off.
 func runSpec(p *types.Project, svc types.ServiceConfig, img *image.Image, environ map[string]string, o RunOptions) (spec.Container, error) {
 	if o.Command != nil {
 		svc.Command = o.Command
@@ -281,7 +285,8 @@ func runSpec(p *types.Project, svc types.ServiceConfig, img *image.Image, enviro
 	rand.Read(slug)
 	name := o.Name
 	if name == "" {
-		name = fmt.Sprintf("%s-%s-run-%s", p.Name, svc.Name, hex.EncodeToString(slug))
+		sep := separator(o.Compatibility)
+		name = p.Name + sep + svc.Name + sep + "run" + sep + hex.EncodeToString(slug)
 	}
 	svc.ContainerName = name
 	labels := map[string]string{OneoffLabel: "True", "com.docker.compose.slug": hex.EncodeToString(slug)}

@@ -358,6 +358,9 @@ func (u *upper) create(ctx context.Context, s Step, previous *ContainerStatus) (
 	if err != nil {
 		return "", err
 	}
+	// The name as the options make it: a recreated container takes the
+	// name its service gives now (container_name, the separator).
+	c.Name = ContainerName(u.p.Name, svc, s.Number, u.o.Compatibility)
 	// The containers as they are now (a volumes_from source was made
 	// earlier in this walk), read only when needed: listing them all for
 	// each of hundreds of replicas would make up quadratic.

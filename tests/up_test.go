@@ -748,6 +748,41 @@ services:
 	c.checkClean(before)
 }
 
+// TestCompatibilityNames: with --compatibility (or COMPOSE_COMPATIBILITY)
+// new containers are named as by Compose v1, <project>_<service>_<n>, and
+// answer to that name; existing ones keep theirs.
+func TestCompatibilityNames(t *testing.T) {
+	c := newCLI(t, `
+name: compat
+services:
+  web:
+    image: busybox
+    init: true
+    command: ["sleep", "1000"]
+`)
+	before := c.hostState()
+	c.must("up", "-d")
+	out := c.must("--compatibility", "up", "-d", "--scale", "web=2")
+	if !strings.Contains(out, "Container compat_web_2  Started") {
+		t.Errorf("--compatibility up:\n%s", out)
+	}
+	ps := c.ps()
+	if len(ps) != 2 || ps["compat-web-1"].State != "running" || ps["compat_web_2"].State != "running" {
+		t.Errorf("ps: %v", ps)
+	}
+	if out, code := c.run("", "exec", "-T", "--index", "1", "web", "ping", "-c", "1", "-W", "2", "compat_web_2"); code != 0 {
+		t.Errorf("compat_web_2 by name: %d %s", code, out)
+	}
+	withEnv := *c
+	withEnv.environ = append(slices.Clone(c.environ), "COMPOSE_COMPATIBILITY=true")
+	name := strings.TrimSpace(withEnv.must("run", "-d", "web"))
+	if !regexp.MustCompile(`^compat_web_run_[0-9a-f]{12}$`).MatchString(name) {
+		t.Errorf("run -d with COMPOSE_COMPATIBILITY: %q", name)
+	}
+	c.must("down")
+	c.checkClean(before)
+}
+
 // TestRestartDependants: `restart db` restarts, after db, the services that
 // depend on it with restart: true (and theirs), not the others; --no-deps
 // restarts db alone.

@@ -26,6 +26,9 @@ type globalOptions struct {
 	ansi       string
 	progress   string
 	parallel   int
+	// compatibility names containers as Compose v1 did, with "_"
+	// (--compatibility, COMPOSE_COMPATIBILITY).
+	compatibility bool
 
 	environ []string // the process environment, KEY=VALUE
 }
@@ -78,6 +81,7 @@ func newRootCommand(s streams, environ []string) *cobra.Command {
 	f.StringVar(&g.ansi, "ansi", "auto", `Control when to print ANSI control characters ("never"|"always"|"auto")`)
 	f.StringVar(&g.progress, "progress", "", "Set type of progress output (auto, tty, plain, json, quiet)")
 	f.IntVar(&g.parallel, "parallel", -1, "Control max parallelism, -1 for unlimited")
+	f.BoolVar(&g.compatibility, "compatibility", false, "Run compose in backward compatibility mode")
 
 	root.AddCommand(
 		newConfigCommand(g),
@@ -147,6 +151,9 @@ func (g *globalOptions) resolve(cmd *cobra.Command) error {
 	}
 	if g.progress == "plain" && g.ansi == "always" {
 		return fmt.Errorf("can't use --progress plain while ANSI support is forced")
+	}
+	if v, ok := g.getenv("COMPOSE_COMPATIBILITY"); ok && !f.Changed("compatibility") {
+		g.compatibility, _ = strconv.ParseBool(v)
 	}
 	if v, ok := g.getenv("COMPOSE_PARALLEL_LIMIT"); ok && !f.Changed("parallel") {
 		n, err := strconv.Atoi(v)

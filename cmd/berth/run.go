@@ -195,7 +195,7 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 			pr := g.newProgress(s.err, f.quietPull)
 			lo := g.projectOptions()
 			lo.Services = deps
-			o := compose.UpRunOptions{UpOptions: compose.UpOptions{Services: deps}, Wait: true, Progress: pr.event, Warn: pr.warn, PullEvents: f.o.PullEvents}
+			o := compose.UpRunOptions{UpOptions: compose.UpOptions{Services: deps, Compatibility: g.compatibility}, Wait: true, Progress: pr.event, Warn: pr.warn, PullEvents: f.o.PullEvents}
 			if _, err := compose.Up(ctx, lo, g.environMap(), images, eng, o); err != nil {
 				return err
 			}
@@ -218,6 +218,7 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 		f.o.BeforeStart, f.o.Signals = nil, nil
 		f.o.Started = func(name string) { fmt.Fprintln(s.out, name) }
 	}
+	f.o.Compatibility = g.compatibility
 	code, err := compose.Run(ctx, g.projectOptions(), g.environMap(), images, runtime{rt, nm, vm, eng}, f.o)
 	r.close()
 	if err != nil {

@@ -301,6 +301,7 @@ func runUp(ctx context.Context, g *globalOptions, s streams, f *upFlags, args []
 		return err
 	}
 	f.o.Services = args
+	f.o.Compatibility = g.compatibility
 	f.o.Timeout = f.timeout.d
 	if g.parallel > 0 {
 		f.o.Parallel = g.parallel
