@@ -253,6 +253,7 @@ services:
     expose: ["443", "53535/udp"]
     ports:
       - "18483:53535/udp"
+      - "127.0.0.1:18497-18498:18497-18498"
   ranged:
     image: busybox
     init: true
@@ -321,8 +322,11 @@ services:
 	if n := len(regexp.MustCompile(`:\d+->80/tcp`).FindAllString(ps, -1)); n != 4 { // web's 3, ranged's 1
 		t.Errorf("%d bindings of port 80, want 4:\n%s", n, ps)
 	}
-	// An exposed port shows without a host part; one also published, once.
-	if !strings.Contains(ps, "0.0.0.0:18481->80/tcp") || !strings.Contains(ps, "127.0.0.1:18482->80/tcp") || !strings.Contains(ps, "443/tcp, 0.0.0.0:18483->53535/udp\n") {
+	// An exposed port shows without a host part; one also published,
+	// once; consecutive ports published on the same ports, as one range;
+	// those published on another port, last (as docker compose).
+	if !strings.Contains(ps, "0.0.0.0:18481->80/tcp") || !strings.Contains(ps, "127.0.0.1:18482->80/tcp") ||
+		!strings.Contains(ps, "   443/tcp, 127.0.0.1:18497-18498->18497-18498/tcp, 0.0.0.0:18483->53535/udp\n") {
 		t.Errorf("ps ports:\n%s", ps)
 	}
 	// UDP, through the proxy and through DNAT.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -172,11 +174,11 @@ func printPs(w io.Writer, cs []compose.ContainerStatus, quiet bool, format strin
 	return tw.Flush()
 }
 
-// psPorts are a container's ports as ps shows them: the published ones
-// ("127.0.0.1:8001->8000/tcp") and those only exposed ("80/tcp"), by
-// container port, as docker compose's PORTS column; and its Publishers,
-// sorted as docker compose's (URL, target, published, protocol), the
-// exposed ones with no URL nor published port.
+// psPorts are a container's ports as ps shows them, in docker compose's
+// PORTS column (displayPorts), and its Publishers, sorted as docker
+// compose's (URL, target, published, protocol): the published ones
+// ("127.0.0.1:8001->8000/tcp") and those only exposed ("80/tcp"), these
+// without URL nor published port.
 func psPorts(c compose.ContainerStatus) (string, []psPublisher) {
 	publishers := []psPublisher{}
 	published := map[string]bool{}
@@ -199,22 +201,80 @@ func psPorts(c compose.ContainerStatus) (string, []psPublisher) {
 		}
 		publishers = append(publishers, psPublisher{TargetPort: n, Protocol: proto})
 	}
-	byPort := slices.Clone(publishers)
-	slices.SortStableFunc(byPort, func(a, b psPublisher) int {
-		return cmp.Or(cmp.Compare(a.TargetPort, b.TargetPort), cmp.Compare(a.PublishedPort, b.PublishedPort), strings.Compare(a.Protocol, b.Protocol), strings.Compare(a.URL, b.URL))
-	})
-	var ports []string
-	for _, p := range byPort {
-		if p.URL == "" {
-			ports = append(ports, fmt.Sprintf("%d/%s", p.TargetPort, p.Protocol))
-		} else {
-			ports = append(ports, fmt.Sprintf("%s:%d->%d/%s", p.URL, p.PublishedPort, p.TargetPort, p.Protocol))
-		}
-	}
+	ports := displayPorts(publishers)
 	slices.SortStableFunc(publishers, func(a, b psPublisher) int {
 		return cmp.Or(strings.Compare(a.URL, b.URL), cmp.Compare(a.TargetPort, b.TargetPort), cmp.Compare(a.PublishedPort, b.PublishedPort), strings.Compare(a.Protocol, b.Protocol))
 	})
-	return strings.Join(ports, ", "), publishers
+	return ports, publishers
+}
+
+// displayPorts writes ports as docker ps and docker compose ps do. By
+// container port (then address, published port, protocol): a run of
+// consecutive ports exposed, or published each on the same port of one
+// address, is one entry ("8000-8002/tcp", "127.0.0.1:20000-20999->20000-20999/tcp"),
+// ended by the first port that does not continue it; the runs still open
+// at the end follow, in the order they began; the ports published on
+// another port come last ("0.0.0.0:8080->80/tcp").
+func displayPorts(publishers []psPublisher) string {
+	ps := slices.Clone(publishers)
+	slices.SortStableFunc(ps, func(a, b psPublisher) int {
+		return cmp.Or(cmp.Compare(a.TargetPort, b.TargetPort), compareAddr(a.URL, b.URL), cmp.Compare(a.PublishedPort, b.PublishedPort), strings.Compare(a.Protocol, b.Protocol))
+	})
+	type run struct {
+		addr, proto string
+		first, last int
+	}
+	format := func(r *run) string {
+		ports := strconv.Itoa(r.first)
+		if r.last != r.first {
+			ports += "-" + strconv.Itoa(r.last)
+		}
+		if r.addr != "" {
+			ports = net.JoinHostPort(r.addr, ports) + "->" + ports
+		}
+		return ports + "/" + r.proto
+	}
+	var out, remapped []string
+	runs := map[string]*run{}
+	var began []string // the keys of runs, in the order they began
+	for _, p := range ps {
+		if p.URL != "" && p.PublishedPort != p.TargetPort {
+			remapped = append(remapped, fmt.Sprintf("%s->%d/%s", net.JoinHostPort(p.URL, strconv.Itoa(p.PublishedPort)), p.TargetPort, p.Protocol))
+			continue
+		}
+		key := p.URL + "/" + p.Protocol
+		r := runs[key]
+		switch {
+		case r == nil:
+			runs[key] = &run{addr: p.URL, proto: p.Protocol, first: p.TargetPort, last: p.TargetPort}
+			began = append(began, key)
+		case p.TargetPort == r.last+1:
+			r.last = p.TargetPort
+		default:
+			out = append(out, format(r))
+			runs[key] = &run{addr: p.URL, proto: p.Protocol, first: p.TargetPort, last: p.TargetPort}
+		}
+	}
+	for _, key := range began {
+		out = append(out, format(runs[key]))
+	}
+	return strings.Join(append(out, remapped...), ", ")
+}
+
+// compareAddr orders addresses as netip does, those that do not parse
+// (none: exposed only) first.
+func compareAddr(a, b string) int {
+	x, errA := netip.ParseAddr(a)
+	y, errB := netip.ParseAddr(b)
+	switch {
+	case errA != nil && errB != nil:
+		return strings.Compare(a, b)
+	case errA != nil:
+		return -1
+	case errB != nil:
+		return 1
+	}
+	return x.Compare(y)
 }
 
 // psState is the container's state as Docker names it.

@@ -41,21 +41,60 @@ func TestPsTemplate(t *testing.T) {
 	}
 }
 
-// TestPsPorts: published ports and those only exposed, by container port
-// in PORTS; Publishers in docker compose's order, exposed ones without
-// URL or published port.
+// TestPsPorts: published ports and those only exposed in PORTS as docker
+// compose writes them; Publishers in docker compose's order, exposed ones
+// without URL or published port.
 func TestPsPorts(t *testing.T) {
 	c := compose.ContainerStatus{
 		Ports:   []spec.Port{{HostIP: "127.0.0.1", HostPort: 8001, ContainerPort: 8000, Protocol: "tcp"}, {HostPort: 5353, ContainerPort: 53, Protocol: "udp"}},
 		Exposed: []string{"53/udp", "80/tcp", "443/tcp", "8000/tcp"},
 	}
 	ports, pubs := psPorts(c)
-	if want := "0.0.0.0:5353->53/udp, 80/tcp, 443/tcp, 127.0.0.1:8001->8000/tcp"; ports != want {
+	if want := "80/tcp, 443/tcp, 0.0.0.0:5353->53/udp, 127.0.0.1:8001->8000/tcp"; ports != want {
 		t.Errorf("ports %q, want %q", ports, want)
 	}
 	want := []psPublisher{{TargetPort: 80, Protocol: "tcp"}, {TargetPort: 443, Protocol: "tcp"},
 		{URL: "0.0.0.0", TargetPort: 53, PublishedPort: 5353, Protocol: "udp"}, {URL: "127.0.0.1", TargetPort: 8000, PublishedPort: 8001, Protocol: "tcp"}}
 	if !slices.Equal(pubs, want) {
 		t.Errorf("publishers %+v, want %+v", pubs, want)
+	}
+}
+
+// TestDisplayPorts: PORTS as docker ps and docker compose ps write it
+// (docker/cli's DisplayablePorts): runs of consecutive ports in one entry,
+// ports published on another port last.
+func TestDisplayPorts(t *testing.T) {
+	pub := func(url string, target, published int, proto string) psPublisher {
+		return psPublisher{URL: url, TargetPort: target, PublishedPort: published, Protocol: proto}
+	}
+	exposed := func(target int, proto string) psPublisher { return psPublisher{TargetPort: target, Protocol: proto} }
+	var rng []psPublisher
+	for p := 20999; p >= 20000; p-- {
+		rng = append(rng, pub("127.0.0.1", p, p, "tcp"))
+	}
+	for _, tc := range []struct {
+		name string
+		in   []psPublisher
+		want string
+	}{
+		{"none", nil, ""},
+		{"one published", []psPublisher{pub("0.0.0.0", 80, 8080, "tcp")}, "0.0.0.0:8080->80/tcp"},
+		{"exposed, not consecutive", []psPublisher{exposed(8080, "tcp"), exposed(443, "tcp"), exposed(80, "tcp")}, "80/tcp, 443/tcp, 8080/tcp"},
+		{"exposed range", []psPublisher{exposed(8001, "tcp"), exposed(8000, "tcp"), exposed(8002, "tcp"), exposed(9000, "tcp")}, "8000-8002/tcp, 9000/tcp"},
+		{"published range on the same ports", rng, "127.0.0.1:20000-20999->20000-20999/tcp"},
+		{"protocols apart", []psPublisher{exposed(53, "udp"), exposed(53, "tcp"), exposed(54, "udp")}, "53/tcp, 53-54/udp"},
+		{"remapped last, by port then address", []psPublisher{
+			pub("127.0.0.1", 80, 18482, "tcp"), pub("0.0.0.0", 80, 18481, "tcp"), exposed(443, "tcp"), pub("0.0.0.0", 53535, 18483, "udp"),
+		}, "443/tcp, 0.0.0.0:18481->80/tcp, 127.0.0.1:18482->80/tcp, 0.0.0.0:18483->53535/udp"},
+		{"same port published and exposed runs", []psPublisher{
+			pub("0.0.0.0", 5432, 5432, "tcp"), exposed(80, "tcp"), exposed(81, "tcp"), pub("0.0.0.0", 5433, 5433, "tcp"),
+		}, "80-81/tcp, 0.0.0.0:5432-5433->5432-5433/tcp"},
+		{"IPv6 address in brackets", []psPublisher{pub("::1", 80, 8080, "tcp"), pub("::", 9000, 9000, "tcp")}, "[::]:9000->9000/tcp, [::1]:8080->80/tcp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := displayPorts(tc.in); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
