@@ -64,6 +64,9 @@ type cli struct {
 	runDir  string // BERTH_RUN
 	cgroup  string // BERTH_CGROUP_PARENT
 	environ []string
+	// mountsOf is the process in whose mount namespace berth runs, when
+	// not this one's (TestCgroupV2); 0 otherwise.
+	mountsOf int
 }
 
 func newCLI(t *testing.T, composeYAML string) *cli {
@@ -334,7 +337,7 @@ services:
 // state and runtime directories, cgroups under its cgroup parent.
 func (c *cli) hostState() string {
 	c.t.Helper()
-	s, err := hoststate.Of(c.cgroup, c.root, c.runDir)
+	s, err := hoststate.InNamespaceOf(c.mountsOf, c.cgroup, c.root, c.runDir)
 	if err != nil {
 		c.t.Fatal(err)
 	}

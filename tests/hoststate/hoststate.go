@@ -6,13 +6,24 @@ package hoststate
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
 // Of lists the mounts whose line in /proc/self/mountinfo names one of
 // dirs, and the cgroups under cgroupParent in every hierarchy.
 func Of(cgroupParent string, dirs ...string) (string, error) {
-	mounts, err := os.ReadFile("/proc/self/mountinfo")
+	return InNamespaceOf(0, cgroupParent, dirs...)
+}
+
+// InNamespaceOf is Of for the mount namespace of process pid (0: this
+// process's).
+func InNamespaceOf(pid int, cgroupParent string, dirs ...string) (string, error) {
+	mountinfo := "/proc/self/mountinfo"
+	if pid != 0 {
+		mountinfo = "/proc/" + strconv.Itoa(pid) + "/mountinfo"
+	}
+	mounts, err := os.ReadFile(mountinfo)
 	if err != nil {
 		return "", err
 	}
