@@ -134,10 +134,7 @@ func Images(ctx context.Context, lo project.Options) ([]string, error) {
 	}
 	var images []string
 	add := func(name string, spec types.ContainerSpec, hooks []types.PreStartHook) {
-		img := spec.Image
-		if img == "" {
-			img = p.Name + "-" + name
-		}
+		img := imageRef(p.Name, name, spec.Image)
 		images = append(images, img)
 		for _, h := range hooks {
 			if h.Image != "" && h.Image != img {

@@ -137,11 +137,9 @@ func containerSpec(p *types.Project, svc types.ServiceConfig, number int, id str
 		Privileged: svc.Privileged,
 		Sysctls:    maps.Clone(map[string]string(svc.Sysctls)),
 	}
-	if c.Image == "" {
-		// A service with only `build` runs the image docker compose names
-		// after it (api.GetImageNameOrDefault).
-		c.Image = p.Name + "-" + svc.Name
-	}
+	// A service with only `build` runs the image docker compose names
+	// after it.
+	c.Image = imageRef(p.Name, svc.Name, c.Image)
 	if img.Record.Config.Hex != "" {
 		c.ImageID = img.ID()
 	}

@@ -214,10 +214,7 @@ func ServiceImages(ctx context.Context, lo project.Options, store ImageStore) ([
 	var out []ServiceImage
 	for _, name := range p.ServiceNames() {
 		s := p.Services[name]
-		ref := s.Image
-		if ref == "" {
-			ref = p.Name + "-" + name
-		}
+		ref := imageRef(p.Name, name, s.Image)
 		si := ServiceImage{Service: name, Ref: ref}
 		img, err := store.Get(ctx, ref)
 		if err == nil {

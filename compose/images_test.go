@@ -1,8 +1,15 @@
 package compose
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/containerd/errdefs"
+
+	"github.com/berth-dev/berth/runtime/image"
 )
 
 func TestPullDecision(t *testing.T) {
@@ -36,5 +43,55 @@ func TestPullDecision(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("policy %s/%v, --policy %q, present %v, age %v: pull=%v (%s), want %v", tc.policy, tc.refresh, tc.flag, tc.present, tc.age, got, why, tc.want)
 		}
+	}
+}
+
+// storeOf is an image store holding refs, none to pull.
+type storeOf map[string]*image.Image
+
+func (s storeOf) Get(_ context.Context, ref string) (*image.Image, error) {
+	if img, ok := s[ref]; ok {
+		return img, nil
+	}
+	return nil, fmt.Errorf("image %s: %w", ref, errdefs.ErrNotFound)
+}
+
+func (s storeOf) Pull(context.Context, string, image.PullOptions) (*image.Image, error) {
+	return nil, errdefs.ErrNotImplemented
+}
+
+// TestServiceImage: a service runs its image; one with only build, the
+// image docker compose would have built, <project>-<service>, when it was
+// loaded; without it, an error that says so and what to do.
+func TestServiceImage(t *testing.T) {
+	app, built := &image.Image{Ref: "app:1"}, &image.Image{Ref: "shop-api"}
+	store := storeOf{"app:1": app, "shop-api": built}
+	build := &types.BuildConfig{Context: "."}
+	for _, tc := range []struct {
+		name    string
+		svc     types.ServiceConfig
+		want    *image.Image
+		wantErr string
+	}{
+		{"image", types.ServiceConfig{Name: "web", Image: "app:1"}, app, ""},
+		{"image and build", types.ServiceConfig{Name: "web", Image: "app:1", Build: build}, app, ""},
+		{"build only, loaded", types.ServiceConfig{Name: "api", Build: build}, built, ""},
+		{"build only, not loaded", types.ServiceConfig{Name: "worker", Build: build},
+			nil, "service \"worker\": build: not implemented: no image shop-worker, and berth does not build images\n  hint: build it elsewhere and load it under that name (docker build -t shop-worker ...; docker save shop-worker | berth load), or give the service an image"},
+		{"image missing", types.ServiceConfig{Name: "web", Image: "app:2"},
+			nil, "service \"web\": image: image app:2: not found\n  hint: load it with `berth load -i FILE` or pull it with `berth pull`"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img, err := serviceImage(context.Background(), store, "shop", tc.svc)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || img != tc.want {
+				t.Fatalf("%v %v, want %v", img, err, tc.want)
+			}
+		})
 	}
 }

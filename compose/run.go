@@ -137,7 +137,7 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	if err := ensureImages(ctx, p, []string{o.Service}, images, o.PullPolicy, o.PullEvents); err != nil {
 		return 0, err
 	}
-	img, err := serviceImage(ctx, images, p.Services[o.Service])
+	img, err := serviceImage(ctx, images, p.Name, p.Services[o.Service])
 	if err != nil {
 		return 0, err
 	}

@@ -350,7 +350,7 @@ func (u *upper) dropAnonymous(ctx context.Context, service string, old Container
 // previous is the container it replaces, if any.
 func (u *upper) create(ctx context.Context, s Step, previous *ContainerStatus) (string, error) {
 	svc := u.p.Services[s.Service]
-	img, err := serviceImage(ctx, u.images, svc)
+	img, err := serviceImage(ctx, u.images, u.p.Name, svc)
 	if err != nil {
 		return "", err
 	}
@@ -626,14 +626,28 @@ func ensureImages(ctx context.Context, p *types.Project, services []string, imag
 	return pullServices(ctx, p, services, images, o, time.Now())
 }
 
-// serviceImage is the image a service's containers are made from.
-func serviceImage(ctx context.Context, images ImageStore, svc types.ServiceConfig) (*image.Image, error) {
-	if svc.Image == "" {
-		return nil, &project.Error{Service: svc.Name, Key: "image", Err: fmt.Errorf("%w: the service has no image and berth does not build images", errdefs.ErrNotImplemented)}
-	}
-	img, err := images.Get(ctx, svc.Image)
-	if err != nil {
+// serviceImage is the image a service's containers are made from: its
+// image, or for a service with only build the one docker compose would
+// have built, <project>-<service>, when it was loaded.
+func serviceImage(ctx context.Context, images ImageStore, projectName string, svc types.ServiceConfig) (*image.Image, error) {
+	ref := imageRef(projectName, svc.Name, svc.Image)
+	img, err := images.Get(ctx, ref)
+	switch {
+	case err != nil && svc.Image == "" && errdefs.IsNotFound(err):
+		return nil, &project.Error{Service: svc.Name, Key: "build", Err: fmt.Errorf("%w: no image %s, and berth does not build images", errdefs.ErrNotImplemented, ref),
+			Hint: fmt.Sprintf("build it elsewhere and load it under that name (docker build -t %s ...; docker save %s | berth load), or give the service an image", ref, ref)}
+	case err != nil:
 		return nil, &project.Error{Service: svc.Name, Key: "image", Err: err, Hint: "load it with `berth load -i FILE` or pull it with `berth pull`"}
 	}
 	return img, nil
+}
+
+// imageRef is the image of a service whose image key is image: that, or
+// for a service with only build, the name docker compose gives the image
+// it builds (api.GetImageNameOrDefault).
+func imageRef(projectName, service, image string) string {
+	if image != "" {
+		return image
+	}
+	return projectName + "-" + service
 }
