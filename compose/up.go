@@ -46,6 +46,8 @@ const (
 	StatusRemoved    = "Removed"
 	StatusKilling    = "Killing"
 	StatusKilled     = "Killed"
+	StatusCopying    = "Copying"
+	StatusCopied     = "Copied"
 	StatusError      = "Error"
 )
 

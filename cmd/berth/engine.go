@@ -205,6 +205,14 @@ func (e *engine) Top(ctx context.Context, id string) ([][]string, error) {
 	return c.Top(ctx)
 }
 
+func (e *engine) Root(ctx context.Context, id string) (string, error) {
+	c, err := e.rt.Load(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return c.Root(ctx)
+}
+
 func (e *engine) Stats(ctx context.Context, id string) (compose.Stats, error) {
 	c, err := e.rt.Load(ctx, id)
 	if err != nil {

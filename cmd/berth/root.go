@@ -101,6 +101,7 @@ func newRootCommand(s streams, environ []string) *cobra.Command {
 		newCreateCommand(g, s),
 		newLogsCommand(g, s),
 		newExecCommand(g, s),
+		newCpCommand(g, s),
 		newTopCommand(g, s),
 		newWaitCommand(g, s),
 		newEventsCommand(g, s),

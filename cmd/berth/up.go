@@ -51,7 +51,7 @@ var finalStatus = map[string]bool{
 	compose.StatusCreated: true, compose.StatusStarted: true, compose.StatusRunning: true, compose.StatusHealthy: true,
 	compose.StatusExited: true, compose.StatusStopped: true, compose.StatusRemoved: true, compose.StatusRecreated: true,
 	compose.StatusRestarted: true, compose.StatusKilled: true, compose.StatusError: true, "Paused": true, "Unpaused": true,
-	"Saved": true, "Restored": true,
+	"Saved": true, "Restored": true, compose.StatusCopied: true,
 }
 
 func (r *progressRenderer) event(p compose.Progress) {

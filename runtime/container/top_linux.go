@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
 )
 
@@ -67,4 +69,23 @@ func (c *Container) Top(ctx context.Context) ([][]string, error) {
 			fmt.Sprintf("%02d:%02d:%02d", int(cpu.Hours()), int(cpu.Minutes())%60, int(cpu.Seconds())%60), cmdline})
 	}
 	return rows, nil
+}
+
+// Root is the directory the container's files are seen at from the host,
+// for copies (`berth cp`): while it runs, its init process's root, which
+// shows its volumes and other mounts too; otherwise its root filesystem,
+// which stays mounted as long as the container exists (without them).
+func (c *Container) Root(ctx context.Context) (string, error) {
+	if lc, err := c.running(); err == nil {
+		st, err := lc.State()
+		if err != nil {
+			return "", fmt.Errorf("container %s: %w", c.Spec.Name, err)
+		}
+		return fmt.Sprintf("/proc/%d/root", st.InitProcessPid), nil
+	}
+	rootfs := filepath.Join(c.rt.dir(c.ID), "rootfs")
+	if !mounted(rootfs) {
+		return "", fmt.Errorf("container %s: its root filesystem is not mounted: %w", c.Spec.Name, errdefs.ErrFailedPrecondition)
+	}
+	return rootfs, nil
 }
