@@ -483,7 +483,7 @@ func (w *writer) finishEntry(parent int, name string, e entry) error {
 		}
 	}
 	if e.mode&os.ModeSymlink == 0 {
-		if err := unix.Fchmodat(parent, name, unixMode(e.mode), 0); err != nil {
+		if err := chmodNoFollow(parent, name, unixMode(e.mode)); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
@@ -491,6 +491,27 @@ func (w *writer) finishEntry(parent int, name string, e entry) error {
 		return nil
 	}
 	return setTimes(parent, name, e.mtime)
+}
+
+// chmodNoFollow changes the mode of name in parent, never of what a link
+// there points to: chmod follows links (and fchmodat's flag to not is
+// recent), and a container may swap the file for a link to a host path
+// between its creation and this; the entry is opened without following
+// one, checked, and changed through its descriptor.
+func chmodNoFollow(parent int, name string, mode uint32) error {
+	fd, err := unix.Openat(parent, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return fmt.Errorf("replaced by a symbolic link during the copy: %w", unix.ELOOP)
+	}
+	return unix.Chmod(fmt.Sprintf("/proc/self/fd/%d", fd), mode)
 }
 
 func setTimes(parent int, name string, t time.Time) error {
