@@ -126,11 +126,7 @@ func Copy(ctx context.Context, lo project.Options, eng Engine, o CopyOptions) er
 }
 
 func copyOne(ctx context.Context, eng Engine, c ContainerStatus, into bool, local, srcPath, dstPath string, host *filecopy.Root, o CopyOptions) error {
-	dir, err := eng.Root(ctx, c.ID)
-	if err != nil {
-		return err
-	}
-	root, err := filecopy.OpenRoot(dir, c.Name)
+	root, err := openRoot(ctx, eng, c, true)
 	if err != nil {
 		return err
 	}
@@ -170,4 +166,46 @@ func splitCopyArg(arg string) (service, path string) {
 		return "", arg
 	}
 	return service, path
+}
+
+// ExportOptions are those of export.
+type ExportOptions struct {
+	Service string
+	Index   int // the replica; 0: the first
+	Output  io.Writer
+}
+
+// Export writes the root filesystem of a service's container (the first,
+// or replica Index) to o.Output as a tar archive, as docker compose
+// export does: its image's files and its changes, not its volumes.
+func Export(ctx context.Context, lo project.Options, eng Engine, o ExportOptions) error {
+	_, cs, err := SelectContainers(ctx, lo, eng, []string{o.Service})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(cs, func(a, b ContainerStatus) int { return cmp.Compare(a.Number(), b.Number()) })
+	for _, c := range cs {
+		if o.Index > 0 && c.Number() != o.Index {
+			continue
+		}
+		root, err := openRoot(ctx, eng, c, false)
+		if err != nil {
+			return err
+		}
+		defer root.Close()
+		return filecopy.WriteTar(ctx, o.Output, root, "/", filecopy.Options{})
+	}
+	if o.Index > 0 {
+		return fmt.Errorf("%w: service %q has no container #%d", errdefs.ErrNotFound, o.Service, o.Index)
+	}
+	return fmt.Errorf("%w: no container found for service %q", errdefs.ErrNotFound, o.Service)
+}
+
+// openRoot opens the directory c's files are seen at (engine's Root).
+func openRoot(ctx context.Context, eng Engine, c ContainerStatus, mounts bool) (*filecopy.Root, error) {
+	dir, err := eng.Root(ctx, c.ID, mounts)
+	if err != nil {
+		return nil, err
+	}
+	return filecopy.OpenRoot(dir, c.Name)
 }

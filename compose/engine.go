@@ -41,8 +41,9 @@ type Engine interface {
 	// Stats reads a container's resource use.
 	Stats(ctx context.Context, id string) (Stats, error)
 	// Root is the directory a container's files are seen at from the
-	// host: its process's root while it runs, else its root filesystem.
-	Root(ctx context.Context, id string) (string, error)
+	// host: with mounts, its process's root while it runs; else, and
+	// otherwise, its root filesystem.
+	Root(ctx context.Context, id string, mounts bool) (string, error)
 	// Networks creates networks and gives containers their addresses.
 	Networks() NetworkManager
 	// Volumes creates and removes named volumes.

@@ -14,7 +14,8 @@ import (
 // TestCp: `berth cp` as docker compose cp: a directory into a running
 // container's volume (every replica, or --index), out again, its content
 // with "/.", tar archives both ways, owners with -a, a stopped container;
-// and a container's links never take a copy outside it.
+// a container's links never take a copy outside it. `berth export`: a
+// container's root filesystem as a tar archive, without its volumes.
 func TestCp(t *testing.T) {
 	c := newCLI(t, `
 name: cp
@@ -132,6 +133,34 @@ volumes:
 		if out, code := c.run("", tc.args...); code == 0 || !strings.Contains(out, tc.want) {
 			t.Errorf("%v: exit %d, %q; want %q", tc.args, code, out, tc.want)
 		}
+	}
+	// export: a container's root filesystem, its changes in, its volumes
+	// and its mounts' content out.
+	cmd, _, stop = c.command("export", "web")
+	defer stop()
+	var exported bytes.Buffer
+	stderr.Reset()
+	cmd.Stdout, cmd.Stderr = &exported, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("export: %v\n%s", err, stderr.String())
+	}
+	names := " " + tarNames(t, exported.String()) + " "
+	for _, want := range []string{" tmp/fixtures/a.txt ", " stopped.txt ", " data/ ", " proc/ "} {
+		if !strings.Contains(names, want) {
+			t.Errorf("export: no %q", want)
+		}
+	}
+	for _, unwanted := range []string{" data/a.txt ", " proc/1/"} {
+		if strings.Contains(names, unwanted) {
+			t.Errorf("export: %q is a volume's or a mount's", unwanted)
+		}
+	}
+	c.must("export", "--index", "2", "-o", "web2.tar", "web")
+	if b, err := os.ReadFile(filepath.Join(c.dir, "web2.tar")); err != nil || !strings.Contains(" "+tarNames(t, string(b))+" ", " tmp/from-tar.txt ") {
+		t.Errorf("export -o: %v", err)
+	}
+	if out, code := c.run("", "export", "--index", "3", "web"); code == 0 || !strings.Contains(out, "no container #3") {
+		t.Errorf("export --index 3: %d %q", code, out)
 	}
 	c.must("down", "-v")
 	c.checkClean(before)

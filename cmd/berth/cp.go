@@ -1,6 +1,10 @@
 package main
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
+
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/compose"
@@ -28,5 +32,49 @@ func newCpCommand(g *globalOptions, s streams) *cobra.Command {
 	f.BoolVarP(&o.Archive, "archive", "a", false, "Archive mode (copy all uid/gid information)")
 	f.BoolVarP(&o.FollowLink, "follow-link", "L", false, "Always follow symbol link in SRC_PATH")
 	f.IntVar(&o.Index, "index", 0, "Index of the container if service has multiple replicas")
+	return cmd
+}
+
+func newExportCommand(g *globalOptions, s streams) *cobra.Command {
+	var o compose.ExportOptions
+	var output string
+	cmd := &cobra.Command{
+		Use:   "export [OPTIONS] SERVICE",
+		Short: "Export a service container's filesystem as a tar archive",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			eng, err := g.engine()
+			if err != nil {
+				return err
+			}
+			o.Service, o.Output = args[0], s.out
+			if output == "" || output == "-" {
+				if f, ok := s.out.(*os.File); ok && isTerminal(f) {
+					return errors.New("cowardly refusing to write an archive to a terminal: use -o FILE or redirect the output")
+				}
+				return compose.Export(cmd.Context(), g.projectOptions(), eng, o)
+			}
+			// Whole or not at all: written aside, renamed when complete.
+			tmp, err := os.CreateTemp(filepath.Dir(output), ".berth-export-")
+			if err != nil {
+				return err
+			}
+			defer os.Remove(tmp.Name())
+			o.Output = tmp
+			err = compose.Export(cmd.Context(), g.projectOptions(), eng, o)
+			if cerr := tmp.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+				return err
+			}
+			return os.Rename(tmp.Name(), output)
+		},
+	}
+	cmd.Flags().IntVar(&o.Index, "index", 0, "index of the container if service has multiple replicas.")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")
 	return cmd
 }

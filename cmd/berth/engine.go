@@ -205,12 +205,12 @@ func (e *engine) Top(ctx context.Context, id string) ([][]string, error) {
 	return c.Top(ctx)
 }
 
-func (e *engine) Root(ctx context.Context, id string) (string, error) {
+func (e *engine) Root(ctx context.Context, id string, mounts bool) (string, error) {
 	c, err := e.rt.Load(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	return c.Root(ctx)
+	return c.Root(ctx, mounts)
 }
 
 func (e *engine) Stats(ctx context.Context, id string) (compose.Stats, error) {

@@ -102,6 +102,7 @@ func newRootCommand(s streams, environ []string) *cobra.Command {
 		newLogsCommand(g, s),
 		newExecCommand(g, s),
 		newCpCommand(g, s),
+		newExportCommand(g, s),
 		newTopCommand(g, s),
 		newWaitCommand(g, s),
 		newEventsCommand(g, s),

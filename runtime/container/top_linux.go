@@ -71,12 +71,13 @@ func (c *Container) Top(ctx context.Context) ([][]string, error) {
 	return rows, nil
 }
 
-// Root is the directory the container's files are seen at from the host,
-// for copies (`berth cp`): while it runs, its init process's root, which
-// shows its volumes and other mounts too; otherwise its root filesystem,
-// which stays mounted as long as the container exists (without them).
-func (c *Container) Root(ctx context.Context) (string, error) {
-	if lc, err := c.running(); err == nil {
+// Root is the directory the container's files are seen at from the host.
+// With mounts (`berth cp`), while it runs, its init process's root, which
+// shows its volumes and other mounts too; otherwise (`berth export`, or a
+// container that does not run) its root filesystem, which stays mounted
+// as long as the container exists, without them.
+func (c *Container) Root(ctx context.Context, mounts bool) (string, error) {
+	if lc, err := c.running(); err == nil && mounts {
 		st, err := lc.State()
 		if err != nil {
 			return "", fmt.Errorf("container %s: %w", c.Spec.Name, err)

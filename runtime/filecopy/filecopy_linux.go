@@ -104,6 +104,9 @@ func WriteTar(ctx context.Context, w io.Writer, from *Root, src string, o Option
 	tw := tar.NewWriter(w)
 	err = walk(ctx, top, st, "", func(e entry) error {
 		name := path.Join(base, e.name)
+		if name == "." {
+			return nil // a root's content, named from it: no entry for it
+		}
 		hdr := &tar.Header{Name: name, Mode: int64(unixMode(e.mode)), Uid: e.uid, Gid: e.gid, ModTime: e.mtime}
 		switch {
 		case e.mode.IsDir():
