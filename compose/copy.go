@@ -85,7 +85,7 @@ func Copy(ctx context.Context, lo project.Options, eng Engine, o CopyOptions) er
 			return err
 		}
 		// The trailing "/" or "/." says what is meant: kept.
-		if strings.HasSuffix(local, "/.") {
+		if local == "." || strings.HasSuffix(local, "/.") {
 			abs += "/."
 		} else if strings.HasSuffix(local, "/") {
 			abs += "/"
@@ -202,10 +202,21 @@ func Export(ctx context.Context, lo project.Options, eng Engine, o ExportOptions
 }
 
 // openRoot opens the directory c's files are seen at (engine's Root).
+// A running container's is its process's root, by pid: asked again once
+// open, so that a process that took the pid of one that ended meanwhile
+// is never taken for the container.
 func openRoot(ctx context.Context, eng Engine, c ContainerStatus, mounts bool) (*filecopy.Root, error) {
 	dir, err := eng.Root(ctx, c.ID, mounts)
 	if err != nil {
 		return nil, err
 	}
-	return filecopy.OpenRoot(dir, c.Name)
+	root, err := filecopy.OpenRoot(dir, c.Name)
+	if err != nil {
+		return nil, err
+	}
+	if again, err := eng.Root(ctx, c.ID, mounts); err != nil || again != dir {
+		root.Close()
+		return nil, fmt.Errorf("%w: container %s stopped or started during the copy: try again", errdefs.ErrUnavailable, c.Name)
+	}
+	return root, nil
 }

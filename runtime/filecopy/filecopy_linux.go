@@ -88,7 +88,11 @@ func Copy(ctx context.Context, from *Root, src string, to *Root, dst string, o O
 	if err != nil {
 		return err
 	}
-	w := &writer{root: to, dir: dir, base: name, o: o}
+	w, err := newWriter(to, dir, name, o)
+	if err != nil {
+		return err
+	}
+	defer w.close()
 	return walk(ctx, top, st, "", func(e entry) error { return w.write(e) }, w.finish)
 }
 
@@ -126,7 +130,13 @@ func WriteTar(ctx context.Context, w io.Writer, from *Root, src string, o Option
 			return err
 		}
 		if e.data != nil {
-			if _, err := io.CopyN(tw, e.data, e.size); err != nil {
+			// The size the header says: a file that shrank meanwhile (or
+			// a sysfs one) is padded with zeros, one that grew is cut.
+			n, err := io.CopyN(tw, e.data, e.size)
+			if err == io.EOF {
+				_, err = io.CopyN(tw, zeros{}, e.size-n)
+			}
+			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
 		}
@@ -139,15 +149,15 @@ func WriteTar(ctx context.Context, w io.Writer, from *Root, src string, o Option
 }
 
 // ExtractTar extracts the tar archive r into dst, an existing directory
-// of to (`docker cp - SERVICE:DST`). Entry names are cleaned and kept
-// inside dst.
+// of to (`docker cp - SERVICE:DST`). Entry names are cleaned ("../x" is
+// "x"), and nothing is written through a link (a link entry, then entries
+// through it, fail). Hard links and sparse files are left out.
 func ExtractTar(ctx context.Context, r io.Reader, to *Root, dst string, o Options) error {
-	fd, err := unix.Openat2(to.fd, dst, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: inRoot})
+	w, err := newWriter(to, dst, "", o)
 	if err != nil {
-		return fmt.Errorf("destination %s:%s must be a directory: %w", to.name, dst, err)
+		return fmt.Errorf("destination %s must be a directory: %w", where(to, dst), err)
 	}
-	unix.Close(fd)
-	w := &writer{root: to, dir: dst, o: o}
+	defer w.close()
 	tr := tar.NewReader(r)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -164,20 +174,38 @@ func ExtractTar(ctx context.Context, r io.Reader, to *Root, dst string, o Option
 		if name == "" {
 			continue
 		}
-		e := entry{name: name, mode: hdr.FileInfo().Mode(), uid: hdr.Uid, gid: hdr.Gid, mtime: hdr.ModTime, link: hdr.Linkname}
+		// The type is the entry's type flag's, whatever its mode says.
+		e := entry{name: name, mode: fileMode(unix.Stat_t{Mode: uint32(hdr.Mode) & 0o7777}), uid: hdr.Uid, gid: hdr.Gid, mtime: hdr.ModTime, link: hdr.Linkname}
 		switch hdr.Typeflag {
 		case tar.TypeReg, tar.TypeRegA:
 			e.data, e.size = tr, hdr.Size
-		case tar.TypeDir, tar.TypeSymlink, tar.TypeFifo:
-		case tar.TypeChar, tar.TypeBlock:
+		case tar.TypeDir:
+			e.mode |= os.ModeDir
+		case tar.TypeSymlink:
+			e.mode |= os.ModeSymlink
+		case tar.TypeFifo:
+			e.mode |= os.ModeNamedPipe
+		case tar.TypeChar:
+			e.mode |= os.ModeDevice | os.ModeCharDevice
+			e.dev = unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
+		case tar.TypeBlock:
+			e.mode |= os.ModeDevice
 			e.dev = unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor))
 		default:
-			continue // hard links, extended headers of other kinds: not kept
+			continue // hard links, sparse files, other kinds: not kept
 		}
 		if err := w.write(e); err != nil {
 			return err
 		}
 	}
+}
+
+// zeros reads as zero bytes, without end.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
 
 // openSource opens src in root (a link at its end followed with follow)
@@ -187,7 +215,7 @@ func openSource(root *Root, src string, follow bool) (int, unix.Stat_t, error) {
 	if !follow {
 		flags |= unix.O_NOFOLLOW
 	}
-	fd, err := unix.Openat2(root.fd, src, &unix.OpenHow{Flags: flags, Resolve: inRoot})
+	fd, err := openat2(root.fd, src, flags, inRoot)
 	if err != nil {
 		return -1, unix.Stat_t{}, fmt.Errorf("%s: %w", where(root, src), &os.PathError{Op: "open", Path: src, Err: err})
 	}
@@ -225,7 +253,7 @@ func baseName(src string) string {
 // content into an existing one).
 func destination(to *Root, dst string, srcDir, contents bool, srcBase string) (dir, base string, err error) {
 	var st unix.Stat_t
-	fd, err := unix.Openat2(to.fd, dst, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: inRoot})
+	fd, err := openat2(to.fd, dst, unix.O_PATH|unix.O_CLOEXEC, inRoot)
 	exists := err == nil
 	if exists {
 		err = unix.Fstat(fd, &st)
@@ -247,7 +275,7 @@ func destination(to *Root, dst string, srcDir, contents bool, srcBase string) (d
 		return dst, srcBase, nil
 	case exists && srcDir:
 		return "", "", fmt.Errorf("cannot copy a directory to a file: %s", where(to, dst))
-	case !exists && strings.HasSuffix(dst, "/"):
+	case !exists && !srcDir && strings.HasSuffix(dst, "/"):
 		return "", "", fmt.Errorf("destination directory %s does not exist", where(to, dst))
 	}
 	parent, name := path.Split(path.Clean("/" + dst))
@@ -297,6 +325,13 @@ func walkAt(ctx context.Context, fd int, st unix.Stat_t, name string, emit func(
 		if err := emit(e); err != nil {
 			return err
 		}
+		var fs unix.Statfs_t
+		if err := unix.Fstatfs(fd, &fs); err == nil && kernelFS[int64(fs.Type)] {
+			// A running container's /proc, /sys and cgroups: the
+			// kernel's views, not files; an empty directory, as in the
+			// container's root filesystem.
+			return nil
+		}
 		d, err := reopen(fd, unix.O_RDONLY|unix.O_DIRECTORY)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
@@ -326,6 +361,9 @@ func walkAt(ctx context.Context, fd int, st unix.Stat_t, name string, emit func(
 		return emit(e)
 	}
 }
+
+// kernelFS are the file systems whose content a copy leaves out.
+var kernelFS = map[int64]bool{unix.PROC_SUPER_MAGIC: true, unix.SYSFS_MAGIC: true, unix.CGROUP_SUPER_MAGIC: true, unix.CGROUP2_SUPER_MAGIC: true}
 
 // reopen opens what the O_PATH descriptor fd refers to, with flags,
 // through its /proc entry (which names that very file, not a path).
@@ -380,11 +418,37 @@ var specialBits = []struct {
 
 // writer creates entries under dir/base in root.
 type writer struct {
-	root *Root
-	dir  string // a path in root
-	base string // the top's name in dir; "" for dir itself
-	o    Options
-	dirs []entry // directories, to get their times once their content is in
+	root  *Root
+	dir   string // a path in root, for messages
+	dirfd int    // dir, opened once
+	base  string // the top's name in dir; "" for dir itself
+	o     Options
+	dirs  []entry // directories, to get their times once their content is in
+}
+
+// newWriter opens dir, a path in root, for a writer. Below it, nothing is
+// resolved through a link: a container that swaps a directory the copy
+// made for a link (in a volume the host shares, say) only makes the copy
+// fail, never write where the link points.
+func newWriter(root *Root, dir, base string, o Options) (*writer, error) {
+	fd, err := openat2(root.fd, dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, inRoot)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", where(root, dir), &os.PathError{Op: "open", Path: dir, Err: err})
+	}
+	return &writer{root: root, dir: dir, dirfd: fd, base: base, o: o}, nil
+}
+
+func (w *writer) close() { unix.Close(w.dirfd) }
+
+// openat2 is unix.Openat2, tried again when a rename elsewhere made a
+// resolution through ".." unsafe to finish (EAGAIN).
+func openat2(dirfd int, name string, flags uint64, resolve uint64) (int, error) {
+	for i := 0; ; i++ {
+		fd, err := unix.Openat2(dirfd, name, &unix.OpenHow{Flags: flags, Resolve: resolve})
+		if err != unix.EAGAIN || i == 100 {
+			return fd, err
+		}
+	}
 }
 
 // locate opens the directory an entry goes in, resolved in the root, and
@@ -396,10 +460,13 @@ func (w *writer) locate(e entry) (parent int, name string, err error) {
 		// The top is dir itself: only a directory's content goes there.
 		return -1, "", nil
 	}
-	dir, name := path.Split(path.Join(w.dir, full))
-	fd, err := unix.Openat2(w.root.fd, dir, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: inRoot})
+	dir, name := path.Split(full)
+	if dir == "" {
+		dir = "."
+	}
+	fd, err := openat2(w.dirfd, dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, unix.RESOLVE_BENEATH|unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_MAGICLINKS)
 	if err != nil {
-		return -1, "", fmt.Errorf("%s: %w", where(w.root, dir), &os.PathError{Op: "open", Path: dir, Err: err})
+		return -1, "", fmt.Errorf("%s: %w", where(w.root, path.Join(w.dir, dir)), &os.PathError{Op: "open", Path: dir, Err: err})
 	}
 	return fd, name, nil
 }
@@ -425,7 +492,7 @@ func (w *writer) write(e entry) error {
 			}
 		}
 		w.dirs = append(w.dirs, e)
-		return w.finishEntry(parent, name, e)
+		return w.finishEntry(parent, name, target, e)
 	}
 	if existingDir {
 		return fmt.Errorf("cannot overwrite directory %s with a non-directory", target)
@@ -445,6 +512,8 @@ func (w *writer) write(e entry) error {
 		if err := unix.Mkfifoat(parent, name, 0o600); err != nil {
 			return fmt.Errorf("%s: %w", target, err)
 		}
+	case e.mode&os.ModeDevice != 0 && !w.o.IntoContainer:
+		return nil // a container's device nodes are not made on the host
 	case e.mode&os.ModeCharDevice != 0:
 		if err := unix.Mknodat(parent, name, unix.S_IFCHR|0o600, int(e.dev)); err != nil {
 			return fmt.Errorf("%s: %w", target, err)
@@ -459,7 +528,10 @@ func (w *writer) write(e entry) error {
 			return fmt.Errorf("%s: %w", target, err)
 		}
 		f := os.NewFile(uintptr(fd), target)
-		_, err = io.CopyN(f, e.data, e.size)
+		// What the file holds, up to the size it had: a file that shrinks
+		// or grows meanwhile (or a sysfs one, whose size is a guess) is
+		// copied as far as it goes.
+		_, err = io.Copy(f, io.LimitReader(e.data, e.size))
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -467,12 +539,12 @@ func (w *writer) write(e entry) error {
 			return fmt.Errorf("%s: %w", target, err)
 		}
 	}
-	return w.finishEntry(parent, name, e)
+	return w.finishEntry(parent, name, target, e)
 }
 
 // finishEntry gives an entry its owner, mode and (but for directories,
 // done at the end) times.
-func (w *writer) finishEntry(parent int, name string, e entry) error {
+func (w *writer) finishEntry(parent int, name, target string, e entry) error {
 	uid, gid := -1, -1 // to the host: the copying user's
 	if w.o.IntoContainer {
 		uid, gid = 0, 0
@@ -482,12 +554,18 @@ func (w *writer) finishEntry(parent int, name string, e entry) error {
 	}
 	if uid >= 0 {
 		if err := unix.Fchownat(parent, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return fmt.Errorf("%s: %w", target, err)
 		}
 	}
 	if e.mode&os.ModeSymlink == 0 {
-		if err := chmodNoFollow(parent, name, unixMode(e.mode)); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+		mode := unixMode(e.mode)
+		if !w.o.IntoContainer {
+			// Owned by the user copying, not by the container's: a
+			// setuid or setgid bit would be theirs.
+			mode &^= unix.S_ISUID | unix.S_ISGID
+		}
+		if err := chmodNoFollow(parent, name, mode); err != nil {
+			return fmt.Errorf("%s: %w", target, err)
 		}
 	}
 	if e.mode.IsDir() {

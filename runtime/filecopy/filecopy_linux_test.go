@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // tree lists what is under dir: "path mode [-> link | content]" a line,
@@ -105,6 +107,7 @@ func TestCopyRules(t *testing.T) {
 		{name: "file into a directory", src: "/file.txt", dst: "/d", before: mkdir("d"), want: "d drwxr-xr-x 0:0\nd/file.txt -rw-r----- 0:0 hello"},
 		{name: "file over a file", src: "/file.txt", dst: "/f", before: write("f", "old"), want: "f -rw-r----- 0:0 hello"},
 		{name: "file to a missing directory", src: "/file.txt", dst: "/nodir/", wantErr: "destination directory /nodir/ does not exist"},
+		{name: "directory to a missing directory", src: "/dir/sub", dst: "/newdir/", want: "newdir drwxr-x--- 0:0\nnewdir/deep.txt -rw------- 0:0 deep"},
 		{name: "file with no parent", src: "/file.txt", dst: "/a/b", wantErr: "no such file or directory"},
 		{name: "directory to a new name", src: "/dir", dst: "/new", want: "new drwxr-x--- 0:0\nnew/link Lrwxrwxrwx 0:0 -> /etc/passwd\nnew/sub drwxr-x--- 0:0\nnew/sub/deep.txt -rw------- 0:0 deep"},
 		{name: "directory into a directory", src: "/dir", dst: "/d", before: mkdir("d"), want: "d drwxr-xr-x 0:0\nd/dir drwxr-x--- 0:0\nd/dir/link Lrwxrwxrwx 0:0 -> /etc/passwd\nd/dir/sub drwxr-x--- 0:0\nd/dir/sub/deep.txt -rw------- 0:0 deep"},
@@ -299,5 +302,115 @@ func TestSpecialBits(t *testing.T) {
 	}
 	if got := tree(t, dst2, false); got != "suid ugrwxr-xr-x x" {
 		t.Errorf("through tar: %q", got)
+	}
+}
+
+// TestCopyOutRace: a container that swaps a directory the copy made on
+// the host (in a volume they share) for a link makes the copy fail, never
+// write where the link points.
+func TestCopyOutRace(t *testing.T) {
+	src := t.TempDir()
+	if err := os.Mkdir(filepath.Join(src, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2000 {
+		if err := os.WriteFile(filepath.Join(src, "d", itoa(uint32(i))), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tmp := t.TempDir()
+	outside := filepath.Join(tmp, "outside")
+	if err := os.Mkdir(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	made := filepath.Join(tmp, "out", "d")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 1_000_000 {
+			if _, err := os.Lstat(made); err == nil {
+				os.Rename(made, made+".moved")
+				os.Symlink(outside, made)
+				return
+			}
+		}
+	}()
+	// The host's root, as `berth cp SERVICE:SRC DST` copies out.
+	err := Copy(context.Background(), openRoot(t, src), "/", openRoot(t, "/"), filepath.Join(tmp, "out"), Options{})
+	<-done
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Fatalf("%d files written through the link (copy error: %v)", len(entries), err)
+	}
+	t.Logf("copy: %v", err)
+}
+
+// TestCopyOutSafe: to the host, a container's device nodes are not made
+// and setuid or setgid bits are dropped; the content of a kernel file
+// system (a running container's /proc) is left out, its files copied as
+// far as they go.
+func TestCopyOutSafe(t *testing.T) {
+	src := t.TempDir()
+	if err := unix.Mknod(filepath.Join(src, "null"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "suid"), []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(src, "suid"), 0o755|os.ModeSetuid|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(src, "proc"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("proc", filepath.Join(src, "proc"), "proc", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(filepath.Join(src, "proc"), unix.MNT_DETACH)
+	dst := t.TempDir()
+	if err := Copy(context.Background(), openRoot(t, src), "/", openRoot(t, dst), "/out", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := tree(t, filepath.Join(dst, "out"), false); got != "proc dr-xr-xr-x\nsuid -rwxr-xr-x x" {
+		t.Errorf("copied out:\n%s", got)
+	}
+	// Into a container, a device node is made.
+	if err := Copy(context.Background(), openRoot(t, src), "/null", openRoot(t, dst), "/null", Options{IntoContainer: true}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(filepath.Join(dst, "null")); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		t.Errorf("into a container, the device node: %v %v", fi, err)
+	}
+	// A sysfs file's size is a guess: copied as far as it goes.
+	const sysfile = "/sys/kernel/mm/transparent_hugepage/enabled"
+	want, err := os.ReadFile(sysfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Copy(context.Background(), openRoot(t, "/"), sysfile, openRoot(t, dst), "/enabled", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dst, "enabled")); string(got) != string(want) {
+		t.Errorf("sysfs file: %q, want %q", got, want)
+	}
+	var b bytes.Buffer
+	if err := WriteTar(context.Background(), &b, openRoot(t, "/"), sysfile, Options{}); err != nil {
+		t.Errorf("a sysfs file to tar: %v", err)
+	}
+}
+
+// TestExtractTarTypes: an entry's type is its type flag's, not its mode
+// bits'.
+func TestExtractTarTypes(t *testing.T) {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "f", Typeflag: tar.TypeReg, Mode: 0o40755, Size: 1})
+	tw.Write([]byte("x"))
+	tw.Close()
+	dst := t.TempDir()
+	if err := ExtractTar(context.Background(), &b, openRoot(t, dst), "/", Options{IntoContainer: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := tree(t, dst, false); got != "f -rwxr-xr-x x" {
+		t.Errorf("got %q", got)
 	}
 }
