@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/project"
 	"github.com/berth-dev/berth/runtime/filecopy"
+	"github.com/berth-dev/berth/runtime/spec"
 )
 
 // CopyOptions are those of cp.
@@ -126,6 +128,15 @@ func Copy(ctx context.Context, lo project.Options, eng Engine, o CopyOptions) er
 }
 
 func copyOne(ctx context.Context, eng Engine, c ContainerStatus, into bool, local, srcPath, dstPath string, host *filecopy.Root, o CopyOptions) error {
+	inside := srcPath
+	if into {
+		inside = dstPath
+	}
+	if m, ok := mountAt(c, inside); ok && !c.Running() {
+		// Its root filesystem has only the empty mount point there: a copy
+		// would miss the volume, or land under it and stay hidden.
+		return fmt.Errorf("%w: container %s is not running, and %s is in its mount %s: start it to copy there", errdefs.ErrFailedPrecondition, c.Name, inside, m.Target)
+	}
 	root, err := openRoot(ctx, eng, c, true)
 	if err != nil {
 		return err
@@ -219,4 +230,17 @@ func openRoot(ctx context.Context, eng Engine, c ContainerStatus, mounts bool) (
 		return nil, fmt.Errorf("%w: container %s stopped or started during the copy: try again", errdefs.ErrUnavailable, c.Name)
 	}
 	return root, nil
+}
+
+// mountAt finds the mount (volume, bind, tmpfs) of c that p, a path in
+// c, is in.
+func mountAt(c ContainerStatus, p string) (spec.Mount, bool) {
+	p = path.Clean("/" + p)
+	for _, m := range c.Mounts {
+		t := path.Clean("/" + m.Target)
+		if p == t || strings.HasPrefix(p, strings.TrimSuffix(t, "/")+"/") {
+			return m, true
+		}
+	}
+	return spec.Mount{}, false
 }

@@ -112,6 +112,10 @@ volumes:
 	// A stopped container: its root filesystem.
 	c.must("stop", "web")
 	c.must("cp", "fixtures/a.txt", "web:/stopped.txt")
+	// Not into its volume, which it does not show then.
+	if out, code := c.run("", "cp", "fixtures/a.txt", "web:/data/while-stopped.txt"); code == 0 || !strings.Contains(out, "is not running, and /data/while-stopped.txt is in its mount /data") {
+		t.Errorf("into a stopped container's volume: %d %q", code, out)
+	}
 	c.must("start", "web")
 	if out := c.must("exec", "-T", "web", "cat", "/stopped.txt"); out != "one\n" {
 		t.Errorf("copied while stopped: %q", out)
