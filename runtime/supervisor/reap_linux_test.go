@@ -49,7 +49,7 @@ func TestReapOrphans(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	reapOrphans()
+	(&reaper{}).reap()
 	if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(orphan.Process.Pid))); !os.IsNotExist(err) {
 		t.Errorf("runc:[1:CHILD] zombie not reaped: %v", err)
 	}
@@ -105,10 +105,43 @@ func TestReapOrphansOnlyIntermediate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reapOrphans()
+	(&reaper{}).reap()
 	for _, pid := range pids {
 		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); !os.IsNotExist(err) {
 			t.Errorf("runc:[1:CHILD] zombie %d not reaped: %v", pid, err)
 		}
+	}
+}
+
+// TestReapOrphanInit: a zombie runc:[2:INIT] (libcontainer's init of a
+// start or exec that failed midway) is reaped at the second pass, not the
+// first: one libcontainer waits for is its own by then. Left, it would
+// keep its container's pid namespace, and the container, from ending.
+func TestReapOrphanInit(t *testing.T) {
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := filepath.Join(t.TempDir(), "runc:[2:INIT]")
+	if err := os.Symlink(truePath, init); err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(init)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var info unix.Siginfo
+	if err := unix.Waitid(unix.P_PID, c.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil {
+		t.Fatal(err)
+	}
+	proc := filepath.Join("/proc", strconv.Itoa(c.Process.Pid))
+	var r reaper
+	r.reap()
+	if _, err := os.Stat(proc); err != nil {
+		t.Fatalf("reaped at the first pass: %v", err)
+	}
+	r.reap()
+	if _, err := os.Stat(proc); !os.IsNotExist(err) {
+		t.Errorf("not reaped at the second pass: %v", err)
 	}
 }

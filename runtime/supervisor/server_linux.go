@@ -215,6 +215,7 @@ func Serve(ctx context.Context, o Options) error {
 	}()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	var orphans reaper
 	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
@@ -227,7 +228,7 @@ func Serve(ctx context.Context, o Options) error {
 			s.ensureRules() // every 3 s
 		}
 		if n%5 == 4 {
-			reapOrphans() // every half second
+			orphans.reap() // every half second
 		}
 		s.mu.Lock()
 		if s.busy() {
@@ -243,13 +244,24 @@ func Serve(ctx context.Context, o Options) error {
 	}
 }
 
-// reapOrphans reaps the children that became the supervisor's because it
-// is a subreaper: libcontainer's intermediate process (runc:[1:CHILD]),
-// whose parent exits before reaping it, at every start and every exec (a
-// health probe). Only those: the processes libcontainer and os/exec wait
-// for themselves must not be reaped here, or their waits would fail. A
-// supervisor probing every 100 ms would otherwise pile up thousands of
-// zombies and run out of pids.
+// reaper reaps the children that became the supervisor's because it is
+// a subreaper and that no one else waits for:
+//
+//   - libcontainer's intermediate process (runc:[1:CHILD]), whose parent
+//     exits before reaping it, at every start and every exec (a health
+//     probe): a supervisor probing every 100 ms would otherwise pile up
+//     thousands of zombies and run out of pids. Reaped at once.
+//   - libcontainer's init process (runc:[2:INIT]) of a start or an exec
+//     that failed before libcontainer took it for its own to wait for (a
+//     probe that began as its container was stopping). Such a zombie is
+//     in the container's pid namespace, and the namespace's first
+//     process cannot finish exiting while one is left: the container
+//     would never be seen to stop. One that libcontainer waits for is
+//     reaped by it within milliseconds, so only a zombie still there a
+//     pass later (half a second) is taken.
+//
+// Only those: the processes libcontainer and os/exec wait for themselves
+// must not be reaped here, or their waits would fail.
 //
 // It asks the kernel which child is a zombie without reaping it
 // (waitid's WNOWAIT) and reaps it if it is an intermediate one, until
@@ -258,18 +270,24 @@ func Serve(ctx context.Context, o Options) error {
 // has not collected yet) hides those behind it: then every process's
 // stat is read instead, as many files as the host has processes (50
 // containers: 7 ms).
-func reapOrphans() {
+type reaper struct {
+	stale map[int]bool // runc:[2:INIT] zombies found at the last pass
+}
+
+func (r *reaper) reap() {
 	for {
 		var info unix.Siginfo
 		if err := unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil); err != nil {
+			r.stale = nil
 			return // ECHILD: no children at all
 		}
 		pid := siginfoPid(&info)
 		if pid <= 0 {
+			r.stale = nil
 			return // none has exited
 		}
-		if !intermediateZombie(pid, os.Getpid()) {
-			reapOrphansScan()
+		if zombieOf(pid, os.Getpid()) != intermediate {
+			r.scan()
 			return
 		}
 		var ws unix.WaitStatus
@@ -279,44 +297,72 @@ func reapOrphans() {
 	}
 }
 
+// scan reaps every intermediate zombie of this process's, and the init
+// zombies found at the last scan too, through /proc.
+func (r *reaper) scan() {
+	self := os.Getpid()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	stale := map[int]bool{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		switch zombieOf(pid, self) {
+		case intermediate:
+		case initProcess:
+			if !r.stale[pid] {
+				stale[pid] = true
+				continue
+			}
+		default:
+			continue
+		}
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+	}
+	r.stale = stale
+}
+
 // siginfoPid is si_pid of a SIGCHLD siginfo: the first field of the
 // union that follows signo, errno, code and the padding to 8 bytes.
 func siginfoPid(info *unix.Siginfo) int {
 	return int(*(*int32)(unsafe.Add(unsafe.Pointer(info), 16)))
 }
 
-// reapOrphansScan reaps every intermediate zombie of this process's,
-// found through /proc.
-func reapOrphansScan() {
-	self := os.Getpid()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || !intermediateZombie(pid, self) {
-			continue
-		}
-		var ws unix.WaitStatus
-		unix.Wait4(pid, &ws, unix.WNOHANG, nil)
-	}
-}
+// The zombies a reaper takes.
+const (
+	otherProcess = iota
+	intermediate // runc:[1:CHILD]
+	initProcess  // runc:[2:INIT]
+)
 
-// intermediateZombie reports whether pid is a zombie runc:[1:CHILD] whose
-// parent is parent.
-func intermediateZombie(pid, parent int) bool {
+// zombieOf tells whether pid is a zombie child of parent's that a reaper
+// takes, and which.
+func zombieOf(pid, parent int) int {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return false
+		return otherProcess
 	}
 	// pid (comm) state ppid ...: comm may hold spaces and parentheses.
 	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
 	if open < 0 || end < open {
-		return false
+		return otherProcess
 	}
 	f := strings.Fields(string(b[end+1:]))
-	return len(f) >= 2 && f[0] == "Z" && f[1] == strconv.Itoa(parent) && string(b[open+1:end]) == "runc:[1:CHILD]"
+	if len(f) < 2 || f[0] != "Z" || f[1] != strconv.Itoa(parent) {
+		return otherProcess
+	}
+	switch string(b[open+1 : end]) {
+	case "runc:[1:CHILD]":
+		return intermediate
+	case "runc:[2:INIT]":
+		return initProcess
+	}
+	return otherProcess
 }
 
 // reclaim runs Options.Reclaim in the background, once more after the
