@@ -165,6 +165,12 @@ services:
 		t.Run(tc.name, func(t *testing.T) {
 			c.t = t
 			defer func() { c.t = parent }()
+			// A case that fails midway leaves nothing for the next one.
+			defer func() {
+				if t.Failed() {
+					c.run("", "down", "--remove-orphans", "-t", "0")
+				}
+			}()
 			before := c.hostState()
 			c.writeCompose("version: '3.7'\nname: conformance\n" + tc.compose)
 			for name, content := range tc.files {
