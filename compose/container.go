@@ -145,6 +145,7 @@ func containerSpec(p *types.Project, svc types.ServiceConfig, number int, id str
 	}
 
 	c.NetworkMode = b.networkMode()
+	c.UTS, c.IPC = b.namespaces()
 	c.Exposed = b.exposed(cfg)
 	// Docker's default hostname is the first 12 digits of the container's
 	// id (daemon.generateHostname) and docker compose sets none of its
@@ -155,7 +156,7 @@ func containerSpec(p *types.Project, svc types.ServiceConfig, number int, id str
 	// environment, which Docker sets to that name. spec.go does not say
 	// yet that the runtime adds HOSTNAME in that case; it should.
 	c.Hostname = svc.Hostname
-	if c.Hostname == "" && c.NetworkMode != "host" {
+	if c.Hostname == "" && c.NetworkMode != "host" && c.UTS != "host" {
 		c.Hostname = c.ID[:12]
 	}
 
@@ -188,7 +189,7 @@ func containerSpec(p *types.Project, svc types.ServiceConfig, number int, id str
 	c.ShmSize = int64(svc.ShmSize)
 	c.CapAdd = b.capabilities("cap_add", svc.CapAdd)
 	c.CapDrop = b.capabilities("cap_drop", svc.CapDrop)
-	c.NoNewPrivileges = b.securityOpts()
+	b.securityOpts(&c)
 	c.Devices = b.devices()
 	c.Ulimits = b.ulimits()
 	if svc.OomScoreAdj < -1000 || svc.OomScoreAdj > 1000 {
@@ -782,11 +783,10 @@ const linuxCapabilities = `CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FO
 // the default profile). Other options Docker knows are refused as not
 // supported yet rather than ignored, since ignoring them would run the
 // container other than asked; unknown ones are refused as Docker does.
-func (b *containerBuilder) securityOpts() bool {
-	noNewPrivileges := false
+func (b *containerBuilder) securityOpts(c *spec.Container) {
 	for _, opt := range b.svc.SecurityOpt {
 		if opt == "no-new-privileges" {
-			noNewPrivileges = true
+			c.NoNewPrivileges = true
 			continue
 		}
 		sep := "="
@@ -796,26 +796,65 @@ func (b *containerBuilder) securityOpts() bool {
 		k, v, ok := strings.Cut(opt, sep)
 		if !ok {
 			b.fail(errdefs.ErrInvalidArgument, "security_opt", "%q: write key=value, or no-new-privileges", opt)
-			return false
+			return
 		}
 		switch {
-		case k == "no-new-privileges":
-			nnp, err := strconv.ParseBool(v)
+		case k == "no-new-privileges", k == "writable-cgroups":
+			on, err := strconv.ParseBool(v)
 			if err != nil {
-				b.fail(errdefs.ErrInvalidArgument, "security_opt", "%q: no-new-privileges takes true or false", opt)
-				return false
+				b.fail(errdefs.ErrInvalidArgument, "security_opt", "%q: %s takes true or false", opt, k)
+				return
 			}
-			noNewPrivileges = nnp
-		case k == "apparmor" && v == "unconfined", k == "label" && v == "disable", k == "seccomp" && v == "builtin":
-		case k == "apparmor", k == "label", k == "seccomp", k == "systempaths", k == "writable-cgroups":
+			if k == "no-new-privileges" {
+				c.NoNewPrivileges = on
+			} else {
+				c.WritableCgroups = on
+			}
+		case k == "systempaths" && v == "unconfined":
+			c.UnmaskedPaths = true
+		case k == "systempaths":
+			b.fail(errdefs.ErrInvalidArgument, "security_opt", "%q: systempaths takes unconfined", opt)
+			return
+		case k == "apparmor" && v == "unconfined", k == "label" && v == "disable", k == "seccomp" && (v == "builtin" || v == "unconfined"):
+		case k == "apparmor", k == "label", k == "seccomp":
 			b.fail(errdefs.ErrNotImplemented, "security_opt", "%q is not supported yet", opt)
-			return false
+			return
 		default:
 			b.fail(errdefs.ErrInvalidArgument, "security_opt", "%q: unknown option", opt)
-			return false
+			return
 		}
 	}
-	return noNewPrivileges
+}
+
+// namespaces reads uts and ipc as the daemon does: uts "host" shares the
+// host's hostname, which the service then cannot set; ipc "host" shares
+// the host's IPC namespace and /dev/shm (so no shm_size), "none" gives
+// the container an IPC namespace of its own without /dev/shm, and
+// "private" and "shareable" one with its /dev/shm (berth shares it with
+// no one: ipc "service:" and "container:" are refused in checkSupported).
+func (b *containerBuilder) namespaces() (uts, ipc string) {
+	switch b.svc.Uts {
+	case "":
+	case "host":
+		uts = "host"
+		if b.svc.Hostname != "" {
+			b.fail(errdefs.ErrInvalidArgument, "hostname", "%q conflicts with uts: host (the container has the host's name)", b.svc.Hostname)
+		}
+		if b.svc.DomainName != "" {
+			b.fail(errdefs.ErrInvalidArgument, "domainname", "%q conflicts with uts: host (the container has the host's name)", b.svc.DomainName)
+		}
+	default:
+		b.fail(errdefs.ErrInvalidArgument, "uts", "%q: use host, or leave it out", b.svc.Uts)
+	}
+	switch b.svc.Ipc {
+	case "", "private", "shareable":
+	case "host", "none":
+		ipc = b.svc.Ipc
+		if b.svc.ShmSize != 0 {
+			b.fail(errdefs.ErrInvalidArgument, "shm_size", "conflicts with ipc: %s (the container has no /dev/shm of its own)", ipc)
+		}
+	}
+	return uts, ipc
 }
 
 // devices maps devices. A source must be a device path: CDI names
@@ -1028,12 +1067,12 @@ func checkSupported(svc types.ServiceConfig) error {
 	switch {
 	case svc.Provider != nil:
 		return fmt.Errorf("%w: service %q: provider: a provider service has no container", errdefs.ErrInvalidArgument, svc.Name)
-	case svc.Ipc != "" && svc.Ipc != "private" && svc.Ipc != "shareable":
+	case strings.HasPrefix(svc.Ipc, types.NetworkModeServicePrefix), strings.HasPrefix(svc.Ipc, types.NetworkModeContainerPrefix):
 		return bad("ipc", strconv.Quote(svc.Ipc))
+	case !slices.Contains([]string{"", "private", "shareable", "host", "none"}, svc.Ipc):
+		return fmt.Errorf("%w: service %q: ipc: %q: use private, shareable, host or none", errdefs.ErrInvalidArgument, svc.Name, svc.Ipc)
 	case svc.Pid != "":
 		return bad("pid", strconv.Quote(svc.Pid))
-	case svc.Uts != "":
-		return bad("uts", strconv.Quote(svc.Uts))
 	case svc.UserNSMode != "" && svc.UserNSMode != "host":
 		// host is Docker's default without userns-remap, and berth's.
 		return bad("userns_mode", strconv.Quote(svc.UserNSMode))

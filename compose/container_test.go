@@ -509,7 +509,10 @@ func TestContainerSpecSecurity(t *testing.T) {
 		{"no-new-privileges=false", `security_opt: ["no-new-privileges=false"]`, nil, nil, false, nil, ""},
 		{"what berth does anyway", `security_opt: ["apparmor=unconfined", "label:disable", "seccomp=builtin"]`, nil, nil, false, nil, ""},
 		{"bad no-new-privileges", `security_opt: ["no-new-privileges=maybe"]`, nil, nil, false, errdefs.ErrInvalidArgument, "no-new-privileges takes true or false"},
-		{"seccomp unconfined", `security_opt: ["seccomp=unconfined"]`, nil, nil, false, errdefs.ErrNotImplemented, `"seccomp=unconfined" is not supported yet`},
+		{"seccomp unconfined: berth applies no profile", `security_opt: ["seccomp:unconfined"]`, nil, nil, false, nil, ""},
+		{"a seccomp profile", `security_opt: ["seccomp=/etc/profile.json"]`, nil, nil, false, errdefs.ErrNotImplemented, `"seccomp=/etc/profile.json" is not supported yet`},
+		{"bad writable-cgroups", `security_opt: ["writable-cgroups=yes please"]`, nil, nil, false, errdefs.ErrInvalidArgument, "writable-cgroups takes true or false"},
+		{"bad systempaths", `security_opt: ["systempaths=open"]`, nil, nil, false, errdefs.ErrInvalidArgument, "systempaths takes unconfined"},
 		{"an AppArmor profile", `security_opt: ["apparmor=my-profile"]`, nil, nil, false, errdefs.ErrNotImplemented, "apparmor=my-profile"},
 		{"unknown key", `security_opt: ["foo=bar"]`, nil, nil, false, errdefs.ErrInvalidArgument, `"foo=bar": unknown option`},
 		{"no value", `security_opt: [nonsense]`, nil, nil, false, errdefs.ErrInvalidArgument, `"nonsense": write key=value`},
@@ -714,11 +717,57 @@ services:
 	checkError(t, err, errdefs.ErrInvalidArgument, "cannot publish ports")
 }
 
+func TestContainerSpecSystemPaths(t *testing.T) {
+	c := mustContainer(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    security_opt: [\"systempaths=unconfined\", \"writable-cgroups=true\"]\n", v1.Config{})
+	if !c.UnmaskedPaths || !c.WritableCgroups {
+		t.Errorf("systempaths=unconfined gave UnmaskedPaths %v, writable-cgroups=true WritableCgroups %v", c.UnmaskedPaths, c.WritableCgroups)
+	}
+	c = mustContainer(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    security_opt: [\"writable-cgroups=false\"]\n", v1.Config{})
+	if c.UnmaskedPaths || c.WritableCgroups {
+		t.Errorf("defaults: UnmaskedPaths %v, WritableCgroups %v", c.UnmaskedPaths, c.WritableCgroups)
+	}
+}
+
+func TestContainerSpecHostNamespaces(t *testing.T) {
+	for _, tc := range []struct {
+		name, service string
+		uts, ipc      string
+		hostname      bool // the container has a name of its own
+		errKind       error
+		errString     string
+	}{
+		{"defaults", ``, "", "", true, nil, ""},
+		{"private and shareable are the default", "ipc: shareable", "", "", true, nil, ""},
+		{"uts host", "uts: host", "host", "", false, nil, ""},
+		{"ipc host", "ipc: host", "", "host", true, nil, ""},
+		{"ipc none", "ipc: none", "", "none", true, nil, ""},
+		{"uts host with a hostname", "uts: host\n    hostname: web", "", "", false, errdefs.ErrInvalidArgument, `hostname: "web" conflicts with uts: host`},
+		{"uts host with a domainname", "uts: host\n    domainname: example.org", "", "", false, errdefs.ErrInvalidArgument, `domainname: "example.org" conflicts with uts: host`},
+		{"ipc host with shm_size", "ipc: host\n    shm_size: 1g", "", "", false, errdefs.ErrInvalidArgument, "shm_size: conflicts with ipc: host"},
+		{"an unknown uts", "uts: private", "", "", false, errdefs.ErrInvalidArgument, `uts: "private": use host`},
+		{"an unknown ipc", "ipc: public", "", "", false, errdefs.ErrInvalidArgument, `ipc: "public": use private, shareable, host or none`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := containerFor(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    "+tc.service+"\n", v1.Config{})
+			if tc.errKind != nil {
+				checkError(t, err, tc.errKind, tc.errString)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.UTS != tc.uts || c.IPC != tc.ipc || (c.Hostname != "") != tc.hostname {
+				t.Errorf("uts %q ipc %q hostname %q, want %q %q (a name of its own: %v)", c.UTS, c.IPC, c.Hostname, tc.uts, tc.ipc, tc.hostname)
+			}
+		})
+	}
+}
+
 func TestContainerSpecUnsupported(t *testing.T) {
 	for _, tc := range []struct{ service, key string }{
 		{`pid: host`, "pid"},
-		{`ipc: host`, "ipc"},
-		{`uts: host`, "uts"},
+		{"ipc: \"service:db\"\n  db: {image: postgres}", "ipc"},
+		{`ipc: "container:other"`, "ipc"},
 		{`userns_mode: "keep-id"`, "userns_mode"},
 		{`cgroup: host`, "cgroup"},
 		{`cgroup_parent: system.slice`, "cgroup_parent"},

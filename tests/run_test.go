@@ -481,3 +481,76 @@ func TestPsRm(t *testing.T) {
 		t.Errorf("host changed:\n%s\n---\n%s", before, after)
 	}
 }
+
+// TestHostNamespaces: uts and ipc host put a container in the host's
+// namespaces (and the host's /dev/shm), ipc none gives it no /dev/shm,
+// and the security options that loosen what berth applies are honoured.
+// A hostname with uts host is refused before anything is made.
+func TestHostNamespaces(t *testing.T) {
+	c := newCLI(t, `
+services:
+  shared:
+    image: busybox
+    command: ["sleep", "1000"]
+    init: true
+    uts: host
+    ipc: host
+    security_opt: ["seccomp:unconfined", "systempaths=unconfined", "writable-cgroups=true"]
+  isolated:
+    image: busybox
+    command: ["sleep", "1000"]
+    init: true
+    ipc: none
+`)
+	before := c.hostState()
+	hostname, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns []string
+	for _, kind := range []string{"uts", "ipc"} {
+		l, err := os.Readlink("/proc/self/ns/" + kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns = append(ns, l)
+	}
+	shm, err := os.CreateTemp("/dev/shm", "berth-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shm.Close()
+	t.Cleanup(func() { os.Remove(shm.Name()) })
+
+	c.must("up", "-d", "--wait")
+	out := c.must("exec", "-T", "shared", "sh", "-c",
+		`hostname; readlink /proc/self/ns/uts; readlink /proc/self/ns/ipc; ls /dev/shm; `+
+			`echo timer_list $(wc -c < /proc/timer_list); grep -E ' /sys/fs/cgroup[ /]' /proc/mounts | grep -cv ' ro,'`)
+	for _, want := range []string{
+		`(?m)^` + regexp.QuoteMeta(hostname) + `$`, regexp.QuoteMeta(ns[0]), regexp.QuoteMeta(ns[1]),
+		`(?m)^` + regexp.QuoteMeta(filepath.Base(shm.Name())) + `$`, `(?m)^timer_list [1-9][0-9]*$`, `(?m)^[1-9][0-9]*$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("shared: output does not match %q:\n%s", want, out)
+		}
+	}
+	out = c.must("exec", "-T", "isolated", "sh", "-c", `hostname; readlink /proc/self/ns/ipc; grep -c ' /dev/shm ' /proc/mounts; wc -c < /proc/timer_list`)
+	if strings.Contains(out, ns[1]) || strings.Contains(out, hostname+"\n") || !regexp.MustCompile(`(?m)^0\n0$`).MatchString(out) {
+		t.Errorf("isolated: want a hostname, an IPC namespace of its own, no /dev/shm and /proc/timer_list masked:\n%s", out)
+	}
+	c.must("down")
+	c.checkClean(before)
+
+	c.writeCompose(`
+services:
+  shared:
+    image: busybox
+    uts: host
+    hostname: web
+`)
+	out, code := c.run("", "up", "-d")
+	if code == 0 || !strings.Contains(out, `service "shared": hostname: "web" conflicts with uts: host`) {
+		t.Errorf("uts host with a hostname: exit %d\n%s", code, out)
+	}
+	c.checkClean(before)
+}

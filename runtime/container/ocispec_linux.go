@@ -59,11 +59,25 @@ func ociSpec(c *spec.Container, rootfs string, files etcFiles, cgroupsPath, init
 			CgroupsPath:       cgroupsPath,
 			RootfsPropagation: "rprivate",
 			Sysctl:            c.Sysctls,
-			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace}, {Type: specs.IPCNamespace},
-				{Type: specs.UTSNamespace}, {Type: specs.MountNamespace},
-			},
+			Namespaces:        []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.MountNamespace}},
 		},
+	}
+	// uts and ipc: host leave the container in the host's namespaces; it
+	// then has no hostname of its own to set.
+	switch c.UTS {
+	case "":
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UTSNamespace})
+	case "host":
+		s.Hostname, s.Domainname = "", ""
+	default:
+		return nil, fmt.Errorf("%w: uts %q: use host, or leave it out", errdefs.ErrInvalidArgument, c.UTS)
+	}
+	switch c.IPC {
+	case "", "none":
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.IPCNamespace})
+	case "host":
+	default:
+		return nil, fmt.Errorf("%w: ipc %q: use host or none, or leave it out", errdefs.ErrInvalidArgument, c.IPC)
 	}
 	if c.OomScoreAdj != 0 {
 		adj := c.OomScoreAdj
@@ -88,7 +102,7 @@ func ociSpec(c *spec.Container, rootfs string, files etcFiles, cgroupsPath, init
 		}
 		s.Linux.Sysctl = sysctls
 	case "host":
-		if c.Hostname == "" {
+		if c.Hostname == "" && c.UTS != "host" {
 			h, err := os.Hostname()
 			if err != nil {
 				return nil, err
@@ -117,6 +131,9 @@ func ociSpec(c *spec.Container, rootfs string, files etcFiles, cgroupsPath, init
 	if c.Privileged {
 		sysOpts[3], cgroupOpts[0] = "rw", "rw"
 	}
+	if c.WritableCgroups {
+		cgroupOpts[0] = "rw"
+	}
 	s.Mounts = []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
@@ -124,7 +141,14 @@ func ociSpec(c *spec.Container, rootfs string, files etcFiles, cgroupsPath, init
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: sysOpts},
 		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: cgroupOpts},
 		{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
-		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shm, 10)}},
+	}
+	switch c.IPC {
+	case "":
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=" + strconv.FormatInt(shm, 10)}})
+	case "host":
+		// The host's shared memory goes with its IPC namespace, as
+		// Docker does it.
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/shm", Type: "bind", Source: "/dev/shm", Options: []string{"rbind", "rprivate", "nosuid", "noexec", "nodev"}})
 	}
 	for _, f := range []struct{ dst, src string }{{"/etc/hosts", files.hosts}, {"/etc/hostname", files.hostname}, {"/etc/resolv.conf", files.resolvConf}} {
 		opts := []string{"rbind", "rprivate"}
@@ -145,7 +169,7 @@ func ociSpec(c *spec.Container, rootfs string, files etcFiles, cgroupsPath, init
 	}
 	s.Mounts = append(s.Mounts, fileMounts(c.Files, files.secrets)...)
 
-	if !c.Privileged {
+	if !c.Privileged && !c.UnmaskedPaths {
 		s.Linux.MaskedPaths = maskedPaths
 		s.Linux.ReadonlyPaths = readonlyPaths
 	}

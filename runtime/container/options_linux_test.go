@@ -3,6 +3,7 @@ package container
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -166,6 +167,41 @@ func TestOptions(t *testing.T) {
 				`(?m)^nameserver 10\.0\.0\.2$`, `(?m)^search corp\.example$`, `(?m)^options ndots:2$`},
 		},
 		{
+			name:   "security_opt systempaths=unconfined: nothing masked or read-only",
+			set:    func(c *spec.Container) { c.UnmaskedPaths = true },
+			script: "echo timer_list $(wc -c < /proc/timer_list); grep -c ' /proc/sys ' /proc/mounts; true",
+			want:   []string{`(?m)^timer_list [1-9][0-9]*$`, `(?m)^0$`},
+		},
+		{
+			name:   "cgroups read-only by default",
+			script: "grep -E ' /sys/fs/cgroup[ /]' /proc/mounts | grep -v tmpfs | head -1",
+			want:   []string{`^cgroup2? \S+ cgroup2? ro,`},
+		},
+		{
+			name:   "security_opt writable-cgroups=true",
+			set:    func(c *spec.Container) { c.WritableCgroups = true },
+			script: "grep -E ' /sys/fs/cgroup[ /]' /proc/mounts | grep -v tmpfs | head -1",
+			want:   []string{`^cgroup2? \S+ cgroup2? rw,`},
+		},
+		{
+			name:   "uts host: the host's name and namespace",
+			set:    func(c *spec.Container) { c.UTS, c.Hostname = "host", "" },
+			script: "hostname; cat /etc/hostname; readlink /proc/self/ns/uts",
+			want:   []string{`(?m)^` + regexp.QuoteMeta(hostName(t)) + `$\n^` + regexp.QuoteMeta(hostName(t)) + `$`, regexp.QuoteMeta(hostNS(t, "uts"))},
+		},
+		{
+			name:   "ipc host: the host's namespace and /dev/shm",
+			set:    func(c *spec.Container) { c.IPC = "host" },
+			script: "readlink /proc/self/ns/ipc; ls /dev/shm",
+			want:   []string{regexp.QuoteMeta(hostNS(t, "ipc")), `(?m)^` + hostShmFile(t) + `$`},
+		},
+		{
+			name:   "ipc none: a namespace of its own, no /dev/shm",
+			set:    func(c *spec.Container) { c.IPC = "none" },
+			script: "readlink /proc/self/ns/ipc; grep -c ' /dev/shm ' /proc/mounts; true",
+			want:   []string{`(?m)^ipc:\[`, `(?m)^0$`},
+		},
+		{
 			name:   "exit code",
 			script: "exit 42",
 			code:   42,
@@ -188,6 +224,36 @@ func TestOptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+func hostName(t *testing.T) string {
+	h, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// hostNS is what /proc/self/ns/<kind> names for this process: the
+// host's namespace of that kind.
+func hostNS(t *testing.T, kind string) string {
+	ns, err := os.Readlink("/proc/self/ns/" + kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// hostShmFile makes a file in the host's /dev/shm for as long as the test
+// runs, and names it.
+func hostShmFile(t *testing.T) string {
+	f, err := os.CreateTemp("/dev/shm", "berth-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	t.Cleanup(func() { os.Remove(f.Name()) })
+	return filepath.Base(f.Name())
 }
 
 // TestStopGracePeriod: a PID 1 that ignores SIGTERM gets the grace period,

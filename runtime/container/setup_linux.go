@@ -32,7 +32,7 @@ func writeEtcFiles(dir string, c *spec.Container) (etcFiles, error) {
 	}
 	hostNet := c.NetworkMode == "host"
 	hostname := c.Hostname
-	if hostname == "" && hostNet {
+	if hostname == "" && (hostNet || c.UTS == "host") {
 		h, err := os.Hostname()
 		if err != nil {
 			return f, err

@@ -33,8 +33,8 @@ type Container struct {
 
 	Process Process
 
-	// Hostname is the container's; empty with NetworkMode "host" means the
-	// host's.
+	// Hostname is the container's; empty with NetworkMode "host" or UTS
+	// "host" means the host's.
 	Hostname   string
 	Domainname string
 	Labels     map[string]string
@@ -47,6 +47,13 @@ type Container struct {
 	// NetNS is the network namespace the container joins (bridge,
 	// container).
 	NetNS string
+	// UTS is "" (a UTS namespace of the container's own) or "host" (the
+	// host's: its hostname, which the container cannot set).
+	UTS string
+	// IPC is "" (an IPC namespace of the container's own, with its own
+	// /dev/shm), "host" (the host's, and the host's /dev/shm) or "none"
+	// (its own, without /dev/shm).
+	IPC string
 	// Networks are the container's attachments to bridged networks, the
 	// first one its default route's.
 	Networks []NetworkAttachment
@@ -77,7 +84,13 @@ type Container struct {
 	// ShmSize is the size of /dev/shm in bytes; 0 means Docker's 64 MiB.
 	ShmSize int64
 
-	Privileged      bool
+	Privileged bool
+	// UnmaskedPaths leaves /proc and /sys as the kernel shows them: none of
+	// Docker's masked or read-only paths (security_opt
+	// systempaths=unconfined). WritableCgroups mounts /sys/fs/cgroup
+	// read-write (security_opt writable-cgroups=true).
+	UnmaskedPaths   bool
+	WritableCgroups bool
 	CapAdd, CapDrop []string // "CAP_NET_ADMIN" or "NET_ADMIN"; "ALL"
 	NoNewPrivileges bool     // security_opt: no-new-privileges
 	Devices         []Device
