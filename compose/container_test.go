@@ -59,6 +59,23 @@ func testImage(cfg v1.Config) *image.Image {
 }
 
 // containerFor loads yaml and describes replica 1 of its service "app".
+// appContainer is the container of a service "app" (image example/app:1,
+// command run) with the YAML of service added to its keys. With errKind
+// set it checks that the spec fails with that kind and errString, and
+// returns false; otherwise a failure ends the test.
+func appContainer(t *testing.T, service string, errKind error, errString string) (spec.Container, bool) {
+	t.Helper()
+	c, err := containerFor(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    "+service+"\n", v1.Config{})
+	if errKind != nil {
+		checkError(t, err, errKind, errString)
+		return c, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, true
+}
+
 func containerFor(t *testing.T, yaml string, cfg v1.Config) (spec.Container, error) {
 	t.Helper()
 	p, svc := loadService(t, yaml, nil, nil)
@@ -474,13 +491,13 @@ func TestContainerSpecTmpfs(t *testing.T) {
 		{"root", `tmpfs: /`, nil, `tmpfs: "/"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := containerFor(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    "+tc.service+"\n", v1.Config{})
+			var kind error
 			if tc.err != "" {
-				checkError(t, err, errdefs.ErrInvalidArgument, tc.err)
-				return
+				kind = errdefs.ErrInvalidArgument
 			}
-			if err != nil {
-				t.Fatal(err)
+			c, ok := appContainer(t, tc.service, kind, tc.err)
+			if !ok {
+				return
 			}
 			if !slices.EqualFunc(c.Mounts, tc.want, func(a, b spec.Mount) bool {
 				return a.Type == b.Type && a.Target == b.Target && a.Source == b.Source && a.ReadOnly == b.ReadOnly && slices.Equal(a.Options, b.Options)
@@ -518,13 +535,9 @@ func TestContainerSpecSecurity(t *testing.T) {
 		{"no value", `security_opt: [nonsense]`, nil, nil, false, errdefs.ErrInvalidArgument, `"nonsense": write key=value`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := containerFor(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    "+tc.service+"\n", v1.Config{})
-			if tc.errKind != nil {
-				checkError(t, err, tc.errKind, tc.errString)
+			c, ok := appContainer(t, tc.service, tc.errKind, tc.errString)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if !slices.Equal(c.CapAdd, tc.capAdd) || !slices.Equal(c.CapDrop, tc.capDrop) || c.NoNewPrivileges != tc.nnp {
 				t.Errorf("cap_add %q cap_drop %q no-new-privileges %v, want %q %q %v", c.CapAdd, c.CapDrop, c.NoNewPrivileges, tc.capAdd, tc.capDrop, tc.nnp)
@@ -653,13 +666,9 @@ func TestContainerSpecLogging(t *testing.T) {
 		{"unknown option", `logging: {options: {max-age: 1d}}`, spec.Log{}, errdefs.ErrInvalidArgument, `unknown option "max-age" for the json-file driver`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := containerFor(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    "+tc.service+"\n", v1.Config{})
-			if tc.kind != nil {
-				checkError(t, err, tc.kind, tc.err)
+			c, ok := appContainer(t, tc.service, tc.kind, tc.err)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if c.Log != tc.want {
 				t.Errorf("log %+v, want %+v", c.Log, tc.want)
@@ -748,13 +757,9 @@ func TestContainerSpecHostNamespaces(t *testing.T) {
 		{"an unknown ipc", "ipc: public", "", "", false, errdefs.ErrInvalidArgument, `ipc: "public": use private, shareable, host or none`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := containerFor(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    "+tc.service+"\n", v1.Config{})
-			if tc.errKind != nil {
-				checkError(t, err, tc.errKind, tc.errString)
+			c, ok := appContainer(t, tc.service, tc.errKind, tc.errString)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if c.UTS != tc.uts || c.IPC != tc.ipc || (c.Hostname != "") != tc.hostname {
 				t.Errorf("uts %q ipc %q hostname %q, want %q %q (a name of its own: %v)", c.UTS, c.IPC, c.Hostname, tc.uts, tc.ipc, tc.hostname)
