@@ -776,13 +776,14 @@ const linuxCapabilities = `CAP_CHOWN CAP_DAC_OVERRIDE CAP_DAC_READ_SEARCH CAP_FO
 
 // securityOpts reads security_opt as docker compose (parseSecurityOpts)
 // and the daemon (parseSecurityOpt) do: "key=value" or the deprecated
-// "key:value", and a bare no-new-privileges. Only no-new-privileges
-// changes anything here. Options that ask for what berth already does are
-// accepted (no AppArmor or SELinux profile is ever applied, so
-// apparmor=unconfined and label=disable change nothing; seccomp=builtin is
-// the default profile). Other options Docker knows are refused as not
-// supported yet rather than ignored, since ignoring them would run the
-// container other than asked; unknown ones are refused as Docker does.
+// "key:value", and a bare no-new-privileges. no-new-privileges,
+// systempaths=unconfined and writable-cgroups set c's fields. Options
+// that ask for what berth already does are accepted (no AppArmor, SELinux
+// or seccomp profile is ever applied, so apparmor=unconfined,
+// label=disable and seccomp=unconfined change nothing; seccomp=builtin
+// names berth's default). A profile is refused as not supported yet
+// rather than ignored, since ignoring it would run the container other
+// than asked; unknown options are refused as Docker does.
 func (b *containerBuilder) securityOpts(c *spec.Container) {
 	for _, opt := range b.svc.SecurityOpt {
 		if opt == "no-new-privileges" {
@@ -828,7 +829,8 @@ func (b *containerBuilder) securityOpts(c *spec.Container) {
 
 // namespaces reads uts and ipc as the daemon does: uts "host" shares the
 // host's hostname, which the service then cannot set; ipc "host" shares
-// the host's IPC namespace and /dev/shm (so no shm_size), "none" gives
+// the host's IPC namespace and /dev/shm (shm_size is refused with it, as
+// podman refuses it: the size would have no effect), "none" gives
 // the container an IPC namespace of its own without /dev/shm, and
 // "private" and "shareable" one with its /dev/shm (berth shares it with
 // no one: ipc "service:" and "container:" are refused in checkSupported).
