@@ -145,7 +145,7 @@ func containerSpec(p *types.Project, svc types.ServiceConfig, number int, id str
 	}
 
 	c.NetworkMode = b.networkMode()
-	c.UTS, c.IPC = b.namespaces()
+	c.UTS, c.IPC, c.Cgroup = b.namespaces()
 	c.Exposed = b.exposed(cfg)
 	// Docker's default hostname is the first 12 digits of the container's
 	// id (daemon.generateHostname) and docker compose sets none of its
@@ -827,14 +827,16 @@ func (b *containerBuilder) securityOpts(c *spec.Container) {
 	}
 }
 
-// namespaces reads uts and ipc as the daemon does: uts "host" shares the
+// namespaces reads uts, ipc and cgroup as the daemon does: uts "host" shares the
 // host's hostname, which the service then cannot set; ipc "host" shares
 // the host's IPC namespace and /dev/shm (shm_size is refused with it, as
 // podman refuses it: the size would have no effect), "none" gives
 // the container an IPC namespace of its own without /dev/shm, and
 // "private" and "shareable" one with its /dev/shm (berth shares it with
-// no one: ipc "service:" and "container:" are refused in checkSupported).
-func (b *containerBuilder) namespaces() (uts, ipc string) {
+// no one: ipc "service:" and "container:" are refused in checkSupported);
+// cgroup "host" shares the host's cgroup namespace, "private" (berth's
+// default, on cgroup v1 as on v2) gives the container its own.
+func (b *containerBuilder) namespaces() (uts, ipc, cgroup string) {
 	switch b.svc.Uts {
 	case "":
 	case "host":
@@ -856,7 +858,14 @@ func (b *containerBuilder) namespaces() (uts, ipc string) {
 			b.fail(errdefs.ErrInvalidArgument, "shm_size", "conflicts with ipc: %s (the container has no /dev/shm of its own)", ipc)
 		}
 	}
-	return uts, ipc
+	switch b.svc.Cgroup {
+	case "", "private":
+	case "host":
+		cgroup = "host"
+	default:
+		b.fail(errdefs.ErrInvalidArgument, "cgroup", "%q: use host or private", b.svc.Cgroup)
+	}
+	return uts, ipc, cgroup
 }
 
 // devices maps devices. A source must be a device path: CDI names
@@ -1078,8 +1087,6 @@ func checkSupported(svc types.ServiceConfig) error {
 	case svc.UserNSMode != "" && svc.UserNSMode != "host":
 		// host is Docker's default without userns-remap, and berth's.
 		return bad("userns_mode", strconv.Quote(svc.UserNSMode))
-	case svc.Cgroup != "" && svc.Cgroup != "private":
-		return bad("cgroup", strconv.Quote(svc.Cgroup))
 	case svc.CgroupParent != "":
 		return bad("cgroup_parent", strconv.Quote(svc.CgroupParent))
 	case svc.Runtime != "" && svc.Runtime != "runc":

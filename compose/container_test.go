@@ -739,30 +739,32 @@ func TestContainerSpecSystemPaths(t *testing.T) {
 
 func TestContainerSpecHostNamespaces(t *testing.T) {
 	for _, tc := range []struct {
-		name, service string
-		uts, ipc      string
-		hostname      bool // the container has a name of its own
-		errKind       error
-		errString     string
+		name, service    string
+		uts, ipc, cgroup string
+		hostname         bool // the container has a name of its own
+		errKind          error
+		errString        string
 	}{
-		{"defaults", ``, "", "", true, nil, ""},
-		{"private and shareable are the default", "ipc: shareable", "", "", true, nil, ""},
-		{"uts host", "uts: host", "host", "", false, nil, ""},
-		{"ipc host", "ipc: host", "", "host", true, nil, ""},
-		{"ipc none", "ipc: none", "", "none", true, nil, ""},
-		{"uts host with a hostname", "uts: host\n    hostname: web", "", "", false, errdefs.ErrInvalidArgument, `hostname: "web" conflicts with uts: host`},
-		{"uts host with a domainname", "uts: host\n    domainname: example.org", "", "", false, errdefs.ErrInvalidArgument, `domainname: "example.org" conflicts with uts: host`},
-		{"ipc host with shm_size", "ipc: host\n    shm_size: 1g", "", "", false, errdefs.ErrInvalidArgument, "shm_size: conflicts with ipc: host"},
-		{"an unknown uts", "uts: private", "", "", false, errdefs.ErrInvalidArgument, `uts: "private": use host`},
-		{"an unknown ipc", "ipc: public", "", "", false, errdefs.ErrInvalidArgument, `ipc: "public": use private, shareable, host or none`},
+		{"defaults", ``, "", "", "", true, nil, ""},
+		{"private and shareable are the default", "ipc: shareable", "", "", "", true, nil, ""},
+		{"uts host", "uts: host", "host", "", "", false, nil, ""},
+		{"ipc host", "ipc: host", "", "host", "", true, nil, ""},
+		{"ipc none", "ipc: none", "", "none", "", true, nil, ""},
+		{"cgroup private is the default", "cgroup: private", "", "", "", true, nil, ""},
+		{"cgroup host", "cgroup: host", "", "", "host", true, nil, ""},
+		{"uts host with a hostname", "uts: host\n    hostname: web", "", "", "", false, errdefs.ErrInvalidArgument, `hostname: "web" conflicts with uts: host`},
+		{"uts host with a domainname", "uts: host\n    domainname: example.org", "", "", "", false, errdefs.ErrInvalidArgument, `domainname: "example.org" conflicts with uts: host`},
+		{"ipc host with shm_size", "ipc: host\n    shm_size: 1g", "", "", "", false, errdefs.ErrInvalidArgument, "shm_size: conflicts with ipc: host"},
+		{"an unknown uts", "uts: private", "", "", "", false, errdefs.ErrInvalidArgument, `uts: "private": use host`},
+		{"an unknown ipc", "ipc: public", "", "", "", false, errdefs.ErrInvalidArgument, `ipc: "public": use private, shareable, host or none`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, ok := appContainer(t, tc.service, tc.errKind, tc.errString)
 			if !ok {
 				return
 			}
-			if c.UTS != tc.uts || c.IPC != tc.ipc || (c.Hostname != "") != tc.hostname {
-				t.Errorf("uts %q ipc %q hostname %q, want %q %q (a name of its own: %v)", c.UTS, c.IPC, c.Hostname, tc.uts, tc.ipc, tc.hostname)
+			if c.UTS != tc.uts || c.IPC != tc.ipc || c.Cgroup != tc.cgroup || (c.Hostname != "") != tc.hostname {
+				t.Errorf("uts %q ipc %q cgroup %q hostname %q, want %q %q %q (a name of its own: %v)", c.UTS, c.IPC, c.Cgroup, c.Hostname, tc.uts, tc.ipc, tc.cgroup, tc.hostname)
 			}
 		})
 	}
@@ -774,7 +776,6 @@ func TestContainerSpecUnsupported(t *testing.T) {
 		{"ipc: \"service:db\"\n  db: {image: postgres}", "ipc"},
 		{`ipc: "container:other"`, "ipc"},
 		{`userns_mode: "keep-id"`, "userns_mode"},
-		{`cgroup: host`, "cgroup"},
 		{`cgroup_parent: system.slice`, "cgroup_parent"},
 		{`runtime: runsc`, "runtime"},
 		{`device_cgroup_rules: ["c 1:3 mr"]`, "device_cgroup_rules"},

@@ -495,6 +495,7 @@ services:
     init: true
     uts: host
     ipc: host
+    cgroup: host
     security_opt: ["seccomp:unconfined", "systempaths=unconfined", "writable-cgroups=true"]
   isolated:
     image: busybox
@@ -508,7 +509,7 @@ services:
 		t.Fatal(err)
 	}
 	var ns []string
-	for _, kind := range []string{"uts", "ipc"} {
+	for _, kind := range []string{"uts", "ipc", "cgroup"} {
 		l, err := os.Readlink("/proc/self/ns/" + kind)
 		if err != nil {
 			t.Fatal(err)
@@ -524,19 +525,20 @@ services:
 
 	c.must("up", "-d", "--wait")
 	out := c.must("exec", "-T", "shared", "sh", "-c",
-		`hostname; readlink /proc/self/ns/uts; readlink /proc/self/ns/ipc; ls /dev/shm; `+
-			`echo timer_list $(wc -c < /proc/timer_list); grep -E ' /sys/fs/cgroup[ /]' /proc/mounts | grep -cv ' ro,'`)
+		`hostname; readlink /proc/self/ns/uts; readlink /proc/self/ns/ipc; readlink /proc/self/ns/cgroup; ls /dev/shm; `+
+			`echo timer_list $(wc -c < /proc/timer_list); grep -E ' /sys/fs/cgroup[ /]' /proc/mounts | grep -cv ' ro,'; `+
+			`echo cgroup paths $(grep -c ':/$' /proc/self/cgroup)`)
 	for _, want := range []string{
-		`(?m)^` + regexp.QuoteMeta(hostname) + `$`, regexp.QuoteMeta(ns[0]), regexp.QuoteMeta(ns[1]),
+		`(?m)^` + regexp.QuoteMeta(hostname) + `$`, regexp.QuoteMeta(ns[0]), regexp.QuoteMeta(ns[1]), regexp.QuoteMeta(ns[2]), `(?m)^cgroup paths 0$`,
 		`(?m)^` + regexp.QuoteMeta(filepath.Base(shm.Name())) + `$`, `(?m)^timer_list [1-9][0-9]*$`, `(?m)^[1-9][0-9]*$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("shared: output does not match %q:\n%s", want, out)
 		}
 	}
-	out = c.must("exec", "-T", "isolated", "sh", "-c", `hostname; readlink /proc/self/ns/ipc; grep -c ' /dev/shm ' /proc/mounts; wc -c < /proc/timer_list`)
-	if strings.Contains(out, ns[1]) || strings.Contains(out, hostname+"\n") || !regexp.MustCompile(`(?m)^0\n0$`).MatchString(out) {
-		t.Errorf("isolated: want a hostname, an IPC namespace of its own, no /dev/shm and /proc/timer_list masked:\n%s", out)
+	out = c.must("exec", "-T", "isolated", "sh", "-c", `hostname; readlink /proc/self/ns/ipc; readlink /proc/self/ns/cgroup; grep -c ' /dev/shm ' /proc/mounts; wc -c < /proc/timer_list; grep -vc ':/$' /proc/self/cgroup; true`)
+	if strings.Contains(out, ns[1]) || strings.Contains(out, ns[2]) || strings.Contains(out, hostname+"\n") || !regexp.MustCompile(`(?m)^0\n0\n0$`).MatchString(out) {
+		t.Errorf("isolated: want a hostname, IPC and cgroup namespaces of its own, no /dev/shm, /proc/timer_list masked and its cgroup as /:\n%s", out)
 	}
 	c.must("down")
 	c.checkClean(before)

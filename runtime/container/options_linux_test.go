@@ -202,6 +202,17 @@ func TestOptions(t *testing.T) {
 			want:   []string{`(?m)^ipc:\[`, `(?m)^0$`},
 		},
 		{
+			name:   "cgroup: a namespace of its own, rooted at its cgroup",
+			script: "grep -vc ':/$' /proc/self/cgroup; readlink /proc/self/ns/cgroup",
+			want:   []string{`(?m)^0$`, `(?m)^cgroup:\[`},
+		},
+		{
+			name:   "cgroup host: the host's namespace and cgroup paths",
+			set:    func(c *spec.Container) { c.Cgroup = "host" },
+			script: "grep -c ':/$' /proc/self/cgroup; readlink /proc/self/ns/cgroup",
+			want:   []string{`(?m)^0$`, regexp.QuoteMeta(hostNS(t, "cgroup"))},
+		},
+		{
 			name:   "exit code",
 			script: "exit 42",
 			code:   42,

@@ -54,6 +54,10 @@ type Container struct {
 	// /dev/shm), "host" (the host's, and the host's /dev/shm) or "none"
 	// (its own, without /dev/shm).
 	IPC string
+	// Cgroup is "" (a cgroup namespace of the container's own: its
+	// /proc/self/cgroup and /sys/fs/cgroup start at its own cgroup) or
+	// "host" (the host's: they show the host's cgroup paths).
+	Cgroup string
 	// Networks are the container's attachments to bridged networks, the
 	// first one its default route's.
 	Networks []NetworkAttachment
