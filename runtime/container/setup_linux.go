@@ -6,9 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/sirupsen/logrus"
 
 	"github.com/berth-dev/berth/runtime/rootfs"
 	"github.com/berth-dev/berth/runtime/spec"
@@ -129,7 +131,13 @@ func (c *Container) process(root string, args, env []string, user string, groupA
 	if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "HOME=") }) {
 		env = append(env, "HOME="+u.Home)
 	}
-	p := &libcontainer.Process{Args: args, Env: env, Cwd: cwd, UID: int(u.UID), GID: int(u.GID)}
+	p := &libcontainer.Process{
+		Args: args, Env: env, Cwd: cwd, UID: int(u.UID), GID: int(u.GID),
+		// Without a level, libcontainer's nsexec writes every debug line
+		// of its start-up as JSON down the log pipe, and the parent
+		// decodes each one only for logrus to drop it.
+		LogLevel: strconv.Itoa(int(logrus.GetLevel())),
+	}
 	for _, g := range u.AdditionalGIDs {
 		p.AdditionalGroups = append(p.AdditionalGroups, int(g))
 	}
