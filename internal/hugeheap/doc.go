@@ -1,5 +1,5 @@
-// Package hugeheap asks Linux for transparent huge pages for the heap of
-// every berth process but the supervisor: import it, blank, from main
+// Package hugeheap asks Linux for transparent huge pages for the heap and
+// the code of every berth process but the supervisor: import it, blank, from main
 // (runtime/container/reexec does, so container init processes and every
 // test binary that starts containers have it too).
 //
@@ -19,6 +19,24 @@
 // runtime maps them. Other mappings and the C library's own are left
 // alone. It only asks: with transparent huge pages set to "never" nothing
 // changes, and "madvise" (the usual default) is what makes it count.
+//
+// The code: every container start executes the binary again
+// (libcontainer's init), and that process faulted in ~200 pages of the
+// binary's code and read-only data, ~4 ms there. When the page cache
+// holds the binary in 2 MiB folios, the kernel maps them with one entry
+// per 2 MiB instead (ext4 and XFS cache files in large folios, and
+// mapping one needs no advice), and `up -d` of 50 services took 5% less
+// time and CPU (bench/README.md, session 13). Which folios the cache
+// holds depends on how the file was first read or written. A C
+// constructor here advises MADV_HUGEPAGE on the binary's read-only
+// segments before the Go runtime starts: when the binary is not cached
+// yet, the kernel then reads the rest of it in 2 MiB folios. It can only
+// help on a cold cache, and only as far as the kernel's read-ahead of the
+// first faults (before the constructor) left chunks untouched: with
+// 128 KiB read-ahead, 10 of the 18 MiB came in 2 MiB folios; with 8 MiB
+// (berth's build machines) none. So the build writes the binary in
+// 2 MiB writes (the Makefile's build target, tests/berthbin), which
+// leaves it cached in 2 MiB folios until the cache drops it.
 //
 // Where the heap starts matters as much. Since Go 1.26 the runtime starts
 // it at a random page of its first 4 MiB, so a process's first 2-3 MiB of

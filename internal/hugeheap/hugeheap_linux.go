@@ -7,6 +7,8 @@ package hugeheap
 
 /*
 #define _GNU_SOURCE
+#include <link.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -17,6 +19,23 @@ package hugeheap
 // Set before the Go runtime starts (constructors run first); 0 until then.
 static int berth_huge_heap;
 
+// berth_advise_image gives the advice in *data to the binary's read-only
+// segments (code and read-only data). The program is the first object
+// dl_iterate_phdr reports, in a static binary as in a dynamic one.
+static int berth_advise_image(struct dl_phdr_info *info, size_t size, void *data) {
+	uintptr_t page = (uintptr_t)getpagesize();
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W)) {
+			continue;
+		}
+		uintptr_t start = (info->dlpi_addr + ph->p_vaddr) & ~(page - 1);
+		uintptr_t end = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + page - 1) & ~(page - 1);
+		madvise((void *)start, end - start, *(int *)data);
+	}
+	return 1;
+}
+
 // glibc passes argc, argv and envp to constructors.
 __attribute__((constructor)) static void berth_huge_heap_init(int argc, char **argv, char **envp) {
 	const char *off = getenv("BERTH_HUGEPAGES");
@@ -26,6 +45,8 @@ __attribute__((constructor)) static void berth_huge_heap_init(int argc, char **a
 	if (argc > 1 && strcmp(argv[1], "supervise") == 0) {
 		return;
 	}
+	int advice = MADV_HUGEPAGE;
+	dl_iterate_phdr(berth_advise_image, &advice);
 	berth_huge_heap = 1;
 }
 

@@ -24,40 +24,51 @@ func TestMain(m *testing.M) {
 		for range 64 {
 			keep = append(keep, make([]byte, 256<<10))
 		}
-		n, err := hugeMappings()
+		heap, code, err := hugeMappings()
 		if err != nil {
 			fmt.Println(err)
 			os.Exit(2)
 		}
-		fmt.Println(n, len(keep))
+		fmt.Println(heap, code, len(keep))
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
 
 // hugeMappings counts the mappings of this process advised MADV_HUGEPAGE
-// ("hg" in smaps' VmFlags).
-func hugeMappings() (int, error) {
+// ("hg" in smaps' VmFlags): anonymous ones (the heap) and the binary's
+// code (executable, from a file).
+func hugeMappings() (heap, code int, err error) {
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer f.Close()
-	n := 0
+	var header []string // the mapping's line: address, permissions, offset, device, inode, path
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmFlags:"); ok && strings.Contains(" "+rest+" ", " hg ") {
-			n++
+		line := s.Text()
+		if fields := strings.Fields(line); len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			header = fields
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "VmFlags:"); ok && strings.Contains(" "+rest+" ", " hg ") && len(header) >= 5 {
+			switch {
+			case header[4] == "0":
+				heap++
+			case strings.Contains(header[1], "x"):
+				code++
+			}
 		}
 	}
-	return n, s.Err()
+	return heap, code, s.Err()
 }
 
 func TestHugeHeap(t *testing.T) {
 	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage"); err != nil {
 		t.Skip("this kernel has no transparent huge pages: the advice is refused")
 	}
-	count := func(arg string, env ...string) int {
+	count := func(arg string, env ...string) (heap, code int) {
 		t.Helper()
 		cmd := exec.Command(os.Args[0], arg)
 		cmd.Env = append(os.Environ(), env...)
@@ -65,19 +76,28 @@ func TestHugeHeap(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v: %s", arg, err, out)
 		}
-		n, err := strconv.Atoi(string(bytes.Fields(out)[0]))
-		if err != nil {
+		f := bytes.Fields(out)
+		if len(f) < 2 {
 			t.Fatalf("%s: %q", arg, out)
 		}
-		return n
+		heap, err1 := strconv.Atoi(string(f[0]))
+		code, err2 := strconv.Atoi(string(f[1]))
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: %q", arg, out)
+		}
+		return heap, code
 	}
-	if n := count("count-huge", "BERTH_HUGEPAGES="); n == 0 {
+	heap, code := count("count-huge", "BERTH_HUGEPAGES=")
+	if heap == 0 {
 		t.Error("no mapping of the Go heap carries the huge page advice")
 	}
-	if n := count("count-huge", "BERTH_HUGEPAGES=0"); n != 0 {
-		t.Errorf("BERTH_HUGEPAGES=0: %d mappings advised", n)
+	if code == 0 {
+		t.Error("the binary's code does not carry the huge page advice")
 	}
-	if n := count("supervise", "BERTH_HUGEPAGES="); n != 0 {
-		t.Errorf("the supervisor: %d mappings advised", n)
+	if heap, code := count("count-huge", "BERTH_HUGEPAGES=0"); heap+code != 0 {
+		t.Errorf("BERTH_HUGEPAGES=0: %d heap and %d code mappings advised", heap, code)
+	}
+	if heap, code := count("supervise", "BERTH_HUGEPAGES="); heap+code != 0 {
+		t.Errorf("the supervisor: %d heap and %d code mappings advised", heap, code)
 	}
 }
