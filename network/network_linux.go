@@ -12,10 +12,13 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/runtime/spec"
 )
 
 // hostPrefixes are the subnets the host already uses: its routes and the
@@ -318,6 +321,9 @@ func newNetNS(path string) error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return fmt.Errorf("network namespace: %w", err)
 		}
+		if err := writeNetNSDefaults(); err != nil {
+			return err
+		}
 		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
 		if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
 			return fmt.Errorf("network namespace: binding it at %s: %w", path, err)
@@ -326,6 +332,21 @@ func newNetNS(path string) error {
 	}); err != nil {
 		os.Remove(path)
 		return err
+	}
+	return nil
+}
+
+// writeNetNSDefaults writes spec.NetNSSysctls into the network namespace
+// of the calling thread (/proc/sys/net is the namespace of whoever looks
+// it up): once per namespace here, instead of by libcontainer's init at
+// every start of its container, through its hardened /proc. The
+// container's own sysctls are written after them, at its start.
+func writeNetNSDefaults() error {
+	for k, v := range spec.NetNSSysctls() {
+		path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+		if err := os.WriteFile(path, []byte(v), 0o644); err != nil {
+			return fmt.Errorf("network namespace: sysctl %s: %w", k, err)
+		}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +77,10 @@ func inNS(t *testing.T, m *Manager, id string, args ...string) (string, error) {
 func TestNetworkLifecycle(t *testing.T) {
 	m := newManager(t)
 	before := hostNet(t)
+	hostPorts, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	name := fmt.Sprintf("nt%d_default", time.Now().UnixNano()%1e6)
 	n, created, err := m.Create(ctx, Config{Name: name, Project: "nt"})
@@ -142,6 +147,14 @@ func TestNetworkLifecycle(t *testing.T) {
 	out, err := inNS(t, m, "aaaaaaaaaaaaaaaa", "ip", "-br", "addr")
 	if err != nil || !strings.Contains(out, a.IP.String()) || !strings.Contains(out, "10.231.7.50") {
 		t.Errorf("a's addresses: %v\n%s", err, out)
+	}
+	// Docker's sysctls in the namespace, the host's left as they were.
+	out, err = inNS(t, m, "aaaaaaaaaaaaaaaa", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start", "/proc/sys/net/ipv4/ping_group_range")
+	if err != nil || !regexp.MustCompile(`^0\n0\s+2147483647\n$`).MatchString(out) {
+		t.Errorf("a's sysctls: %v\n%s", err, out)
+	}
+	if host, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); err != nil || string(host) != string(hostPorts) {
+		t.Errorf("the host's ip_unprivileged_port_start: %q %v, was %q", host, err, hostPorts)
 	}
 	bl := listenIn(t, m.NetNSPath("bbbbbbbbbbbbbbbb"), "tcp", ":7000")
 	defer bl.Close()

@@ -2,6 +2,7 @@ package container
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -94,13 +95,14 @@ func ociSpec(c *spec.Container, rootfs string, files etcFiles, cgroupsPath, init
 		}
 		s.Linux.Namespaces = append(s.Linux.Namespaces, ns)
 		// Docker's defaults in a network namespace of the container's
-		// own: any user may bind ports under 1024 and ping, so that an
-		// image running as non-root can listen on port 80.
-		sysctls := map[string]string{"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
-		for k, v := range c.Sysctls {
-			sysctls[k] = v
+		// own. The network package wrote them into the namespaces it
+		// made (bridge, and container: another's); a namespace
+		// libcontainer makes gets them from it.
+		if ns.Path == "" {
+			sysctls := spec.NetNSSysctls()
+			maps.Copy(sysctls, c.Sysctls)
+			s.Linux.Sysctl = sysctls
 		}
-		s.Linux.Sysctl = sysctls
 	case "host":
 		if c.Hostname == "" && c.UTS != "host" {
 			h, err := os.Hostname()

@@ -205,7 +205,10 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 	if st, err := c.lc.State(); err == nil {
 		pidStart = st.InitProcessStartTime
 	}
-	if err := c.update(false, func(r *record) { r.Pid, r.PidStart, r.StartedAt, r.Exit = pid, pidStart, started, nil }); err != nil {
+	// The record as recreate read it: the container's lock, held since,
+	// keeps anyone else from changing it.
+	rec.Pid, rec.PidStart, rec.StartedAt, rec.Exit = pid, pidStart, started, nil
+	if err := c.save(rec, false); err != nil {
 		proc.Signal(unix.SIGKILL)
 		proc.Wait()
 		for _, o := range outputs {

@@ -255,3 +255,12 @@ type Log struct {
 // after a crash) as it owns the services' containers. An attached run's
 // container is watched by the berth that runs it.
 const DetachedLabel = "berth.run.detached"
+
+// NetNSSysctls returns Docker's sysctls for a container's network
+// namespace of its own: any user may bind ports under 1024 and ping, so
+// that an image running as non-root can listen on port 80. The network
+// package writes them into the namespaces it makes; the runtime asks
+// libcontainer for them when the container's namespace is libcontainer's.
+func NetNSSysctls() map[string]string {
+	return map[string]string{"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
+}
