@@ -58,6 +58,7 @@ func New(o Options) (*Runtime, error) {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("creating %s: %w", d, err)
 		}
+		spreadSubdirs(d)
 	}
 	parent := o.CgroupParent
 	if parent == "" {
@@ -419,4 +420,26 @@ var rlimitTypes = map[string]int{
 	"nice": unix.RLIMIT_NICE, "nofile": unix.RLIMIT_NOFILE, "nproc": unix.RLIMIT_NPROC,
 	"rss": unix.RLIMIT_RSS, "rtprio": unix.RLIMIT_RTPRIO, "rttime": unix.RLIMIT_RTTIME,
 	"sigpending": unix.RLIMIT_SIGPENDING, "stack": unix.RLIMIT_STACK,
+}
+
+// spreadSubdirs marks dir as the top of directory hierarchies (chattr +T,
+// FS_TOPDIR_FL), for ext4's Orlov allocator: each container's directory
+// then goes to a block group of its own, with its files, instead of all
+// of them to dir's group. Without a journal, ext4 skips every inode freed
+// in the last minute while it looks for a free one, from the start of the
+// group: after a down of 50 containers an up's ~800 new files each
+// stepped over the ~800 inodes the down freed there, 7% of the up's CPU.
+// Best effort: other filesystems do not know the flag, and lose nothing.
+func spreadSubdirs(dir string) {
+	const fsTopdirFL = 0x20000 // FS_TOPDIR_FL, linux/fs.h
+	f, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	flags, err := unix.IoctlGetUint32(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if err != nil || flags&fsTopdirFL != 0 {
+		return
+	}
+	unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, int(flags|fsTopdirFL))
 }
