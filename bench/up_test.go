@@ -161,7 +161,8 @@ func newUpProject(b *testing.B, name string, n int, chain bool) *upProject {
 // newBerthProject is a project directory holding composeYAML with a berth
 // state of its own (BERTH_ROOT, BERTH_RUN, cgroup parent) where the
 // offline images named are loaded: what every benchmark's project starts
-// from. The volume store berth may mount in its root goes at the end.
+// from. The volume store berth may mount in its root, and the tmpfs with
+// its copy of its binary in BERTH_RUN, go at the end.
 func newBerthProject(b *testing.B, name, composeYAML string, images ...string) *upProject {
 	b.Helper()
 	needRoot(b)
@@ -177,6 +178,7 @@ func newBerthProject(b *testing.B, name, composeYAML string, images ...string) *
 	p := &upProject{b: b, bin: bin, dir: filepath.Join(state, "project"), root: filepath.Join(state, "root"),
 		run: run, cgroup: filepath.Base(run), name: name}
 	b.Cleanup(func() {
+		exec.Command("umount", "-l", hoststate.Exe(run)).Run()
 		os.RemoveAll(run)
 		hoststate.RemoveCgroup(p.cgroup)
 		exec.Command("umount", "-l", filepath.Join(p.root, "volumes")).Run()

@@ -96,6 +96,9 @@ func newCLI(t *testing.T, composeYAML string) *cli {
 	// as on a user's machine; the test's goes with the test (its loop
 	// device with it).
 	t.Cleanup(func() { unix.Unmount(c.volumeStore(), unix.MNT_DETACH) })
+	// So does the tmpfs with its copy of its binary, which the
+	// supervisors run from.
+	t.Cleanup(func() { unix.Unmount(hoststate.Exe(c.runDir), unix.MNT_DETACH) })
 	archive, err := offline.Archive("busybox")
 	if err != nil {
 		t.Fatal(err)

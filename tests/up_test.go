@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/network/netspec"
+	"github.com/berth-dev/berth/tests/hoststate"
 )
 
 // psEntry is what the tests read of `ps --format json`.
@@ -525,6 +526,104 @@ func containerPid(t *testing.T, c *cli, name string) int {
 		t.Fatal(err)
 	}
 	return st.Pid
+}
+
+// TestSupervisorHugePages: the supervisor runs from berth's copy of its
+// binary on a tmpfs in 2 MiB pages (BERTH_RUN/exe, internal/hugeexe), its
+// code mapped in such pages, and holds the copy while it lives; a copy no
+// supervisor holds goes at the next start; with BERTH_HUGEPAGES=0 the
+// supervisor runs from the binary itself.
+func TestSupervisorHugePages(t *testing.T) {
+	c := newCLI(t, `
+name: hugeexe
+services:
+  app:
+    image: busybox
+    init: true
+    command: ["sleep", "1000"]
+`)
+	before := c.hostState()
+	exeDir := hoststate.Exe(c.runDir)
+	supervisorExe := func() (exe string, pid int) {
+		t.Helper()
+		pids := c.supervisors()
+		if len(pids) != 1 {
+			t.Fatalf("supervisors: %v", pids)
+		}
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pids[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return exe, pids[0]
+	}
+	held := func(path string) bool {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil
+	}
+
+	c.must("up", "-d")
+	if st := c.ps()["hugeexe-app-1"].State; st != "running" {
+		t.Fatalf("app: %s", st)
+	}
+	exe, pid := supervisorExe()
+	if filepath.Dir(exe) != exeDir {
+		t.Fatalf("the supervisor runs %s, want a copy in %s", exe, exeDir)
+	}
+	rollup, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pmd int
+	for _, l := range strings.Split(string(rollup), "\n") {
+		if v, ok := strings.CutPrefix(l, "ShmemPmdMapped:"); ok {
+			pmd, _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		}
+	}
+	if pmd < 2048 {
+		t.Errorf("the supervisor has %d kB of its copy mapped in 2 MiB pages, want 2048 at least:\n%s", pmd, rollup)
+	}
+	if !held(exe) {
+		t.Errorf("the supervisor does not hold its copy %s", exe)
+	}
+	c.must("down")
+	if pids := c.waitSupervisorGone(5 * time.Second); len(pids) > 0 {
+		t.Fatalf("supervisors left: %v", pids)
+	}
+	if held(exe) {
+		t.Errorf("%s is held with no supervisor running", exe)
+	}
+
+	// An older binary's copy, which no supervisor runs.
+	stale := filepath.Join(exeDir, "berth-old")
+	if err := os.WriteFile(stale, []byte("an older berth"), 0o500); err != nil {
+		t.Fatal(err)
+	}
+	environ := c.environ
+	c.environ = append(slices.Clip(environ), "BERTH_HUGEPAGES=0")
+	c.must("up", "-d")
+	c.environ = environ
+	if own, _ := supervisorExe(); own != c.bin {
+		t.Errorf("with BERTH_HUGEPAGES=0 the supervisor runs %s, want %s", own, c.bin)
+	}
+	if _, err := os.Stat(stale); err != nil {
+		t.Errorf("with BERTH_HUGEPAGES=0, the copies were touched: %v", err)
+	}
+	c.must("down")
+	c.waitSupervisorGone(5 * time.Second)
+
+	c.must("up", "-d")
+	if again, _ := supervisorExe(); again != exe {
+		t.Errorf("the second supervisor runs %s, want %s again", again, exe)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Errorf("%s, which no supervisor holds, is left", stale)
+	}
+	c.must("down")
+	c.checkClean(before)
 }
 
 // TestCrashLoop: on-failure:3 restarts a crashing container three times

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/compose"
 	"github.com/berth-dev/berth/internal/flock"
 	"github.com/berth-dev/berth/internal/hostpaths"
+	"github.com/berth-dev/berth/internal/hugeexe"
 	"github.com/berth-dev/berth/network"
 	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/logs"
@@ -89,19 +92,17 @@ func (e *engine) client(project string) *supervisor.Client {
 		return c
 	}
 	dir := projectRunDir(e.run, project)
-	c := supervisor.NewClient(dir, func() error { return e.spawn(project, dir) })
+	c := supervisor.NewClient(dir, func(ctx context.Context) error { return e.spawn(ctx, project, dir) })
 	e.clients[project] = c
 	return c
 }
 
 // spawn starts the supervisor of a project: this binary, detached in a
 // session of its own (a Ctrl-C at the terminal does not reach it), its
-// output appended to a log beside its socket.
-func (e *engine) spawn(project, dir string) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return err
-	}
+// output appended to a log beside its socket. It runs from the copy of
+// the binary in huge pages (internal/hugeexe) when it can, and so do the
+// containers' inits it starts.
+func (e *engine) spawn(ctx context.Context, project, dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -110,16 +111,48 @@ func (e *engine) spawn(project, dir string) error {
 		return err
 	}
 	defer log.Close()
+	exe, held, err := e.supervisorExe(ctx, log)
+	if err != nil {
+		return err
+	}
+	if held != nil {
+		defer held.Close()
+	}
 	cmd := exec.Command(exe, "supervise", "--project-name", project)
 	cmd.Env = e.g.environ
 	cmd.Dir = "/"
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if held != nil {
+		// The supervisor holds its copy's lock as long as it lives.
+		cmd.ExtraFiles = []*os.File{held}
+	}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	go cmd.Wait() // reaped if it leaves while this command runs
 	return nil
+}
+
+// supervisorExe is the binary a supervisor runs from: the copy in huge
+// pages, with the file that holds its lock, or this binary when no copy
+// can be had (BERTH_HUGEPAGES=0, no huge pages for tmpfs, or an error,
+// which the supervisor's log tells).
+func (e *engine) supervisorExe(ctx context.Context, log io.Writer) (string, *os.File, error) {
+	if v, _ := hostpaths.Lookup(e.g.environ, "BERTH_HUGEPAGES"); v != "0" {
+		c, err := hugeexe.Ensure(ctx, e.g.paths().Exe(), "/proc/self/exe")
+		if err == nil {
+			return c.Path, c.File, nil
+		}
+		if ctx.Err() != nil {
+			return "", nil, err
+		}
+		if !errors.Is(err, hugeexe.ErrUnsupported) {
+			fmt.Fprintf(log, "%s berth: the supervisor runs from the binary itself: %v\n", time.Now().UTC().Format(time.RFC3339Nano), err)
+		}
+	}
+	exe, err := os.Executable()
+	return exe, nil, err
 }
 
 func (e *engine) Lock(ctx context.Context, project string) (func(), error) {

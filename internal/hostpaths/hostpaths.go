@@ -69,6 +69,10 @@ func (p Paths) Volumes() string { return filepath.Join(p.Root, "volumes") }
 // NetNS holds the containers' network namespaces.
 func (p Paths) NetNS() string { return filepath.Join(p.Run, "netns") }
 
+// Exe is where the supervisors' copy of the binary is kept, a tmpfs of
+// its own (internal/hugeexe).
+func (p Paths) Exe() string { return filepath.Join(p.Run, "exe") }
+
 // ProjectRun holds a project's lock and its supervisor's socket.
 func (p Paths) ProjectRun(project string) string {
 	return filepath.Join(p.Run, "projects", project)

@@ -36,7 +36,9 @@
 // 128 KiB read-ahead, 10 of the 18 MiB came in 2 MiB folios; with 8 MiB
 // (berth's build machines) none. So the build writes the binary in
 // 2 MiB writes (the Makefile's build target, tests/berthbin), which
-// leaves it cached in 2 MiB folios until the cache drops it.
+// leaves it cached in 2 MiB folios until the cache drops it. Container
+// inits do not depend on that: they run from the supervisor's copy of
+// the binary, which a tmpfs keeps in 2 MiB pages (internal/hugeexe).
 //
 // Where the heap starts matters as much. Since Go 1.26 the runtime starts
 // it at a random page of its first 4 MiB, so a process's first 2-3 MiB of

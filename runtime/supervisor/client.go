@@ -16,14 +16,14 @@ import (
 // Client talks to a project's supervisor.
 type Client struct {
 	sock  string
-	spawn func() error
+	spawn func(context.Context) error
 	mu    sync.Mutex // one spawn at a time
 }
 
 // NewClient returns a client of the supervisor of the project whose
 // runtime directory is dir. spawn starts a supervisor (detached) when none
 // answers; requests then wait for it to listen.
-func NewClient(dir string, spawn func() error) *Client {
+func NewClient(dir string, spawn func(context.Context) error) *Client {
 	return &Client{sock: SocketPath(dir), spawn: spawn}
 }
 
@@ -46,7 +46,7 @@ func (c *Client) dial(ctx context.Context) (*net.UnixConn, error) {
 	if conn, err := d.DialContext(ctx, "unix", c.sock); err == nil {
 		return conn.(*net.UnixConn), nil
 	}
-	if err := c.spawn(); err != nil {
+	if err := c.spawn(ctx); err != nil {
 		return nil, fmt.Errorf("starting the project's supervisor: %w", err)
 	}
 	deadline := time.Now().Add(spawnWait)

@@ -68,7 +68,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{rt: rt, root: filepath.Join(dir, "c"), dir: filepath.Join(dir, "r", "p"), state: filepath.Join(dir, "p.json")}
-	f.client = NewClient(f.dir, f.serve)
+	f.client = NewClient(f.dir, func(context.Context) error { return f.serve() })
 	t.Cleanup(func() {
 		ids, _ := rt.List(context.Background())
 		for _, id := range ids {

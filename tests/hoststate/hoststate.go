@@ -11,7 +11,9 @@ import (
 )
 
 // Of lists the mounts whose line in /proc/self/mountinfo names one of
-// dirs, and the cgroups under cgroupParent in every hierarchy.
+// dirs, and the cgroups under cgroupParent in every hierarchy. The tmpfs
+// with berth's copy of its binary (BERTH_RUN/exe, internal/hugeexe) is
+// not listed: berth keeps it mounted, as it does its volume store.
 func Of(cgroupParent string, dirs ...string) (string, error) {
 	return InNamespaceOf(0, cgroupParent, dirs...)
 }
@@ -31,7 +33,9 @@ func InNamespaceOf(pid int, cgroupParent string, dirs ...string) (string, error)
 	for _, l := range strings.Split(string(mounts), "\n") {
 		for _, d := range dirs {
 			if strings.Contains(l, d) {
-				out = append(out, l)
+				if f := strings.Fields(l); len(f) < 5 || f[4] != Exe(d) {
+					out = append(out, l)
+				}
 				break
 			}
 		}
@@ -46,6 +50,10 @@ func InNamespaceOf(pid int, cgroupParent string, dirs ...string) (string, error)
 	}
 	return strings.Join(out, "\n"), nil
 }
+
+// Exe is where berth mounts the tmpfs with its copy of its binary when
+// run is its BERTH_RUN.
+func Exe(run string) string { return filepath.Join(run, "exe") }
 
 // CgroupDirs lists the directories of a cgroup in every hierarchy, v1 and
 // v2.

@@ -17,13 +17,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/hostpaths"
 	"github.com/berth-dev/berth/runtime/supervisor"
@@ -44,6 +48,10 @@ func Main(args, environ []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "berth supervise: %v\n", err)
 		return 2
 	}
+	// The command that started this supervisor hands it a file to hold
+	// until it exits (the lock on the copy of the binary it runs from,
+	// internal/hugeexe): the processes it starts must not inherit it.
+	inheritNone()
 	// The supervisor lives for days, its memory a goal of its own: it
 	// collects when its heap has grown by half, not doubled (28 MiB
 	// resident instead of 31 with 50 containers; its CPU did not change
@@ -67,6 +75,21 @@ func Main(args, environ []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// inheritNone marks the files this process inherited (beyond its
+// standard ones) close-on-exec.
+func inheritNone() {
+	if unix.CloseRange(3, math.MaxUint32, unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return
+	}
+	// Linux before 5.11.
+	fds, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range fds {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
 }
 
 // projectName reads the command line the CLI starts a supervisor with.

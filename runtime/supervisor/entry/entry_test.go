@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestProjectName(t *testing.T) {
@@ -42,5 +44,23 @@ func TestMainUsage(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "usage is supervise --project-name NAME") {
 		t.Errorf("stderr %q does not give the usage", stderr.String())
+	}
+}
+
+// TestInheritNone: a file the supervisor inherited (the lock on its copy
+// of the binary) is not passed on to the processes it starts.
+func TestInheritNone(t *testing.T) {
+	fd, err := unix.Open("/dev/null", unix.O_RDONLY, 0) // no O_CLOEXEC, as inherited
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	inheritNone()
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flags&unix.FD_CLOEXEC == 0 {
+		t.Errorf("fd %d is not close-on-exec after inheritNone", fd)
 	}
 }
