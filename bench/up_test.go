@@ -474,12 +474,15 @@ func (p *upProject) bridges() []string {
 
 // supervisors lists the pids of the processes that are the project's
 // supervisor: `<berth binary> supervise --project-name <name>`, as the CLI
-// spawns it.
+// spawns it, the binary being berth's copy in BERTH_RUN/exe
+// (internal/hugeexe) or the one built.
 func (p *upProject) supervisors() []int {
 	bins := []string{p.bin}
 	if real, err := filepath.EvalSymlinks(p.bin); err == nil && real != p.bin {
 		bins = append(bins, real)
 	}
+	copies, _ := filepath.Glob(filepath.Join(hoststate.Exe(p.run), "berth-*"))
+	bins = append(bins, copies...)
 	procs, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, d := range procs {
