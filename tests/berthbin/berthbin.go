@@ -42,14 +42,14 @@ func Build(ctx context.Context, out string) error {
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("building berth: %w\n%s", err, bytes.TrimSpace(b.Bytes()))
 	}
-	return rewrite(out)
+	return Rewrite(out)
 }
 
-// rewrite writes the binary at path again, 2 MiB at a time, as the
+// Rewrite writes the binary at path again, 2 MiB at a time, as the
 // Makefile's build target does with dd: the page cache then holds it in
 // 2 MiB folios, which every process that executes it maps with one page
 // table entry per 2 MiB (internal/hugeheap says why that matters).
-func rewrite(path string) error {
+func Rewrite(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
