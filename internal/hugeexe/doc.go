@@ -9,7 +9,8 @@
 // read-only data it runs, ~180 pages when the page cache holds the binary
 // in 4 KiB pages, at 15-20 µs each on virtual machines (internal/hugeheap
 // says why). In 2 MiB pages that is a dozen faults, and `up -d` of 10 or
-// 50 services took 9-10% less time and CPU (bench/README.md, session 14).
+// 50 services took 9-10% less time and CPU than with the binary cached in
+// 4 KiB pages (bench/README.md, session 14).
 // The build writes the binary so that the page cache holds it in 2 MiB
 // folios (Makefile), but only until the cache drops it: machines that
 // reclaim cold page cache proactively (berth's build machines do, through
