@@ -626,6 +626,52 @@ services:
 	c.checkClean(before)
 }
 
+// TestSupervisorHugePagesFull: when the copy of the binary cannot be made
+// (here a tmpfs too small for it already on BERTH_RUN/exe), the
+// supervisor runs from the binary itself, the project comes up all the
+// same, and the supervisor's log says why.
+func TestSupervisorHugePagesFull(t *testing.T) {
+	c := newCLI(t, `
+name: hugefull
+services:
+  app:
+    image: busybox
+    init: true
+    command: ["sleep", "1000"]
+`)
+	before := c.hostState()
+	exeDir := hoststate.Exe(c.runDir)
+	if err := os.MkdirAll(exeDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("berth-exe", exeDir, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	c.must("up", "-d")
+	if st := c.ps()["hugefull-app-1"].State; st != "running" {
+		t.Errorf("app: %s", st)
+	}
+	pids := c.supervisors()
+	if len(pids) != 1 {
+		t.Fatalf("supervisors: %v", pids)
+	}
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pids[0])); err != nil || exe != c.bin {
+		t.Errorf("the supervisor runs %s (%v), want %s", exe, err, c.bin)
+	}
+	log, err := os.ReadFile(filepath.Join(c.runDir, "projects", "hugefull", "supervisor.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "the supervisor runs from the binary itself") || !strings.Contains(string(log), "no space left") {
+		t.Errorf("the supervisor's log does not say why it runs from the binary itself:\n%s", log)
+	}
+	if entries, _ := os.ReadDir(exeDir); len(entries) != 0 {
+		t.Errorf("left in %s: %v", exeDir, entries)
+	}
+	c.must("down")
+	c.checkClean(before)
+}
+
 // TestCrashLoop: on-failure:3 restarts a crashing container three times
 // with Docker's back-off (100, 200, 400 ms) and then leaves it exited.
 func TestCrashLoop(t *testing.T) {

@@ -155,6 +155,27 @@ func TestEnsureErrors(t *testing.T) {
 	}
 }
 
+// TestEnsureFull: a tmpfs too small for the copy (one mounted there
+// before, or full) gives an error that says so, and leaves no part of a
+// copy behind.
+func TestEnsureFull(t *testing.T) {
+	dir := newDir(t)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("berth-exe", dir, "tmpfs", 0, "size=1m,huge=within_size"); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.Executable()
+	_, err := Ensure(context.Background(), dir, src)
+	if err == nil || !strings.Contains(err.Error(), "no space left") || !strings.Contains(err.Error(), dir) {
+		t.Errorf("a full tmpfs: %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left in %s: %v", dir, entries)
+	}
+}
+
 // mountOptions is the mountinfo line of the mount on dir ("" if none).
 func mountOptions(t *testing.T, dir string) string {
 	t.Helper()
