@@ -534,28 +534,7 @@ func containerPid(t *testing.T, c *cli, name string) int {
 // supervisor holds goes at the next start; with BERTH_HUGEPAGES=0 the
 // supervisor runs from the binary itself.
 func TestSupervisorHugePages(t *testing.T) {
-	c := newCLI(t, `
-name: hugeexe
-services:
-  app:
-    image: busybox
-    init: true
-    command: ["sleep", "1000"]
-`)
-	before := c.hostState()
-	exeDir := hoststate.Exe(c.runDir)
-	supervisorExe := func() (exe string, pid int) {
-		t.Helper()
-		pids := c.supervisors()
-		if len(pids) != 1 {
-			t.Fatalf("supervisors: %v", pids)
-		}
-		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pids[0]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return exe, pids[0]
-	}
+	c, before, exeDir := newSleeperCLI(t, "hugeexe")
 	held := func(path string) bool {
 		f, err := os.Open(path)
 		if err != nil {
@@ -569,7 +548,7 @@ services:
 	if st := c.ps()["hugeexe-app-1"].State; st != "running" {
 		t.Fatalf("app: %s", st)
 	}
-	exe, pid := supervisorExe()
+	exe, pid := c.supervisorExe()
 	if filepath.Dir(exe) != exeDir {
 		t.Fatalf("the supervisor runs %s, want a copy in %s", exe, exeDir)
 	}
@@ -606,7 +585,7 @@ services:
 	c.environ = append(slices.Clip(environ), "BERTH_HUGEPAGES=0")
 	c.must("up", "-d")
 	c.environ = environ
-	if own, _ := supervisorExe(); own != c.bin {
+	if own, _ := c.supervisorExe(); own != c.bin {
 		t.Errorf("with BERTH_HUGEPAGES=0 the supervisor runs %s, want %s", own, c.bin)
 	}
 	if _, err := os.Stat(stale); err != nil {
@@ -616,7 +595,7 @@ services:
 	c.waitSupervisorGone(5 * time.Second)
 
 	c.must("up", "-d")
-	if again, _ := supervisorExe(); again != exe {
+	if again, _ := c.supervisorExe(); again != exe {
 		t.Errorf("the second supervisor runs %s, want %s again", again, exe)
 	}
 	if _, err := os.Stat(stale); err == nil {
@@ -626,21 +605,41 @@ services:
 	c.checkClean(before)
 }
 
-// TestSupervisorHugePagesFull: when the copy of the binary cannot be made
-// (here a tmpfs too small for it already on BERTH_RUN/exe), the
-// supervisor runs from the binary itself, the project comes up all the
-// same, and the supervisor's log says why.
-func TestSupervisorHugePagesFull(t *testing.T) {
-	c := newCLI(t, `
-name: hugefull
+// newSleeperCLI is a project of one service that sleeps, with the host's
+// state before it and where berth keeps its copy of its binary.
+func newSleeperCLI(t *testing.T, name string) (c *cli, before, exeDir string) {
+	t.Helper()
+	c = newCLI(t, "name: "+name+`
 services:
   app:
     image: busybox
     init: true
     command: ["sleep", "1000"]
 `)
-	before := c.hostState()
-	exeDir := hoststate.Exe(c.runDir)
+	return c, c.hostState(), hoststate.Exe(c.runDir)
+}
+
+// supervisorExe is the binary the project's one supervisor runs, and its
+// pid.
+func (c *cli) supervisorExe() (exe string, pid int) {
+	c.t.Helper()
+	pids := c.supervisors()
+	if len(pids) != 1 {
+		c.t.Fatalf("supervisors: %v", pids)
+	}
+	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pids[0]))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return exe, pids[0]
+}
+
+// TestSupervisorHugePagesFull: when the copy of the binary cannot be made
+// (here a tmpfs too small for it already on BERTH_RUN/exe), the
+// supervisor runs from the binary itself, the project comes up all the
+// same, and the supervisor's log says why.
+func TestSupervisorHugePagesFull(t *testing.T) {
+	c, before, exeDir := newSleeperCLI(t, "hugefull")
 	if err := os.MkdirAll(exeDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -651,12 +650,8 @@ services:
 	if st := c.ps()["hugefull-app-1"].State; st != "running" {
 		t.Errorf("app: %s", st)
 	}
-	pids := c.supervisors()
-	if len(pids) != 1 {
-		t.Fatalf("supervisors: %v", pids)
-	}
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pids[0])); err != nil || exe != c.bin {
-		t.Errorf("the supervisor runs %s (%v), want %s", exe, err, c.bin)
+	if exe, _ := c.supervisorExe(); exe != c.bin {
+		t.Errorf("the supervisor runs %s, want %s", exe, c.bin)
 	}
 	log, err := os.ReadFile(filepath.Join(c.runDir, "projects", "hugefull", "supervisor.log"))
 	if err != nil {
