@@ -140,7 +140,7 @@ func (e *engine) spawn(ctx context.Context, project, dir string) error {
 // which the supervisor's log tells).
 func (e *engine) supervisorExe(ctx context.Context, log io.Writer) (string, *os.File, error) {
 	if v, _ := hostpaths.Lookup(e.g.environ, "BERTH_HUGEPAGES"); v != "0" {
-		c, err := hugeexe.Ensure(ctx, e.g.paths().Exe(), "/proc/self/exe")
+		c, err := hugeexe.Ensure(ctx, hostpaths.Paths{Run: e.run}.Exe(), "/proc/self/exe")
 		if err == nil {
 			return c.Path, c.File, nil
 		}
