@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/berth-dev/berth/internal/hostpaths"
 )
 
 // Of lists the mounts whose line in /proc/self/mountinfo names one of
@@ -54,8 +52,10 @@ func InNamespaceOf(pid int, cgroupParent string, dirs ...string) (string, error)
 }
 
 // Exe is where berth mounts the tmpfs with its copy of its binary when
-// run is its BERTH_RUN.
-func Exe(run string) string { return hostpaths.Paths{Run: run}.Exe() }
+// run is its BERTH_RUN: internal/hostpaths' Paths.Exe, which this package
+// cannot import (hostpaths imports runtime/container, whose tests import
+// this package).
+func Exe(run string) string { return filepath.Join(run, "exe") }
 
 // CgroupDirs lists the directories of a cgroup in every hierarchy, v1 and
 // v2.
