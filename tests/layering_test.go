@@ -3,11 +3,15 @@
 package tests
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/berth-dev/berth/tests/berthbin"
 )
 
 // The architecture, as imports: project and compose know Compose, not Linux;
@@ -112,5 +116,33 @@ func TestSupervisorStartsBeforeTheLoader(t *testing.T) {
 		if strings.Contains(string(out), "init "+pkg) {
 			t.Errorf("%s was initialised before the supervisor started", pkg)
 		}
+	}
+}
+
+// berth links with musl when musl-gcc is installed (as CI installs it),
+// else with the system's C library: the Makefile says why. A static glibc
+// carries its tunables' environment variable's name; musl does not.
+func TestCLibrary(t *testing.T) {
+	bin, err := berthBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := berthbin.MuslCC(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	glibc := bytes.Contains(b, []byte("GLIBC_TUNABLES"))
+	if cc != "" && glibc {
+		t.Errorf("musl-gcc is installed, but the binary is linked with glibc (built with CC=%s)", cc)
+	}
+	if cc == "" && !glibc {
+		t.Error("musl-gcc is not installed, and the binary is not linked with glibc")
+	}
+	if out, err := exec.Command(bin, "version").CombinedOutput(); err != nil {
+		t.Errorf("berth version: %v\n%s", err, out)
 	}
 }

@@ -7,6 +7,7 @@ package hugeheap
 
 /*
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <link.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,13 +37,32 @@ static int berth_advise_image(struct dl_phdr_info *info, size_t size, void *data
 	return 1;
 }
 
-// glibc passes argc, argv and envp to constructors.
-__attribute__((constructor)) static void berth_huge_heap_init(int argc, char **argv, char **envp) {
+// berth_supervisor reports whether this process is `berth supervise`:
+// whether its first argument is "supervise". It reads the arguments from
+// /proc/self/cmdline (each ends with a NUL): glibc passes argc and argv to
+// constructors, musl does not (berth links with either, Makefile).
+static int berth_supervisor(void) {
+	char buf[4096];
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return 0;
+	}
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0) {
+		return 0;
+	}
+	buf[n] = 0;
+	size_t arg1 = strlen(buf) + 1;
+	return arg1 < (size_t)n && strcmp(buf + arg1, "supervise") == 0;
+}
+
+__attribute__((constructor)) static void berth_huge_heap_init(void) {
 	const char *off = getenv("BERTH_HUGEPAGES");
 	if (off != NULL && strcmp(off, "0") == 0) {
 		return;
 	}
-	if (argc > 1 && strcmp(argv[1], "supervise") == 0) {
+	if (berth_supervisor()) {
 		return;
 	}
 	int advice = MADV_HUGEPAGE;

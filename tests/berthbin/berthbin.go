@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 )
 
 // Args are go build's arguments for berth as it ships; the Makefile's
@@ -32,10 +34,18 @@ func Build(ctx context.Context, out string) error {
 	args := append([]string{"build"}, Args...)
 	args = append(args, "-o", out, "github.com/berth-dev/berth/cmd/berth")
 	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Env = os.Environ()
 	probe := exec.CommandContext(ctx, "go", "env", "GOEXPERIMENT")
 	probe.Env = append(os.Environ(), "GOEXPERIMENT="+HeapExperiment)
 	if probe.Run() == nil {
 		cmd.Env = probe.Env
+	}
+	cc, err := MuslCC(ctx)
+	if err != nil {
+		return err
+	}
+	if cc != "" {
+		cmd.Env = append(cmd.Env, "CC="+cc)
 	}
 	var b bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &b, &b
@@ -43,6 +53,24 @@ func Build(ctx context.Context, out string) error {
 		return fmt.Errorf("building berth: %w\n%s", err, bytes.TrimSpace(b.Bytes()))
 	}
 	return Rewrite(out)
+}
+
+// MuslCC returns the repository's build/musl-cc when musl-gcc is
+// installed, as the Makefile's build target chooses its C compiler: berth
+// links with musl then (the Makefile says why). "" when it is not.
+func MuslCC(ctx context.Context) (string, error) {
+	if _, err := exec.LookPath("musl-gcc"); err != nil {
+		return "", nil
+	}
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("finding berth's module: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("finding berth's module: not inside one")
+	}
+	return filepath.Join(filepath.Dir(mod), "build", "musl-cc"), nil
 }
 
 // Rewrite writes the binary at path again, 2 MiB at a time, as the
