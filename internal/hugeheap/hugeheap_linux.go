@@ -70,9 +70,24 @@ __attribute__((constructor)) static void berth_huge_heap_init(void) {
 	berth_huge_heap = 1;
 }
 
+// berth_mmap_flags returns the flags mmap maps with. When the process has
+// huge pages (on), a small private anonymous writable mapping that the
+// kernel places is populated: the Go runtime's metadata (persistentalloc's
+// 256 KiB chunks, from which its span sets, spans and itabs come; 64 KiB
+// mark bit arenas), which it touches page by page as it grows, and each
+// first touch of a 4 KiB page is a page fault. Its reservations (no
+// access) and its heap (at a fixed address) are left alone.
+static int berth_mmap_flags(uintptr_t addr, size_t len, int prot, int flags, int on) {
+	if (on && addr == 0 && (flags & MAP_ANONYMOUS) && (flags & MAP_PRIVATE) && !(flags & MAP_FIXED) && (prot & PROT_WRITE) && len <= (256 << 10)) {
+		return flags | MAP_POPULATE;
+	}
+	return flags;
+}
+
 // mmap replaces the C library's for this binary's own callers, the Go
 // runtime among them (the C library calls its internal one).
 void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+	flags = berth_mmap_flags((uintptr_t)addr, len, prot, flags, berth_huge_heap);
 	void *p = (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 	if (p != MAP_FAILED && berth_huge_heap && (flags & MAP_ANONYMOUS) && (prot & PROT_WRITE) && len >= (2 << 20)) {
 		madvise(p, len, MADV_HUGEPAGE);
@@ -81,3 +96,12 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
 }
 */
 import "C"
+
+// mmapFlags is berth_mmap_flags, for the tests.
+func mmapFlags(addr uintptr, length, prot, flags int, on bool) int {
+	o := 0
+	if on {
+		o = 1
+	}
+	return int(C.berth_mmap_flags(C.uintptr_t(addr), C.size_t(length), C.int(prot), C.int(flags), C.int(o)))
+}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -99,5 +100,35 @@ func TestHugeHeap(t *testing.T) {
 	}
 	if heap, code := count("supervise", "BERTH_HUGEPAGES="); heap+code != 0 {
 		t.Errorf("the supervisor: %d heap and %d code mappings advised", heap, code)
+	}
+}
+
+// Small private anonymous writable mappings the kernel places are
+// populated, in a process with huge pages only; nothing else is.
+func TestMmapFlags(t *testing.T) {
+	const anon = syscall.MAP_PRIVATE | syscall.MAP_ANONYMOUS
+	const rw = syscall.PROT_READ | syscall.PROT_WRITE
+	for _, tc := range []struct {
+		name          string
+		addr          uintptr
+		length, prot  int
+		flags         int
+		on, populated bool
+	}{
+		{"runtime metadata chunk", 0, 256 << 10, rw, anon, true, true},
+		{"mark bits arena", 0, 64 << 10, rw, anon, true, true},
+		{"the supervisor, or BERTH_HUGEPAGES=0", 0, 256 << 10, rw, anon, false, false},
+		{"larger than a metadata chunk", 0, 256<<10 + 4096, rw, anon, true, false},
+		{"a reservation (no access)", 0, 64 << 10, syscall.PROT_NONE, anon, true, false},
+		{"read-only", 0, 64 << 10, syscall.PROT_READ, anon, true, false},
+		{"at a fixed address (the heap)", 0xc000000000, 64 << 10, rw, anon | syscall.MAP_FIXED, true, false},
+		{"at a hinted address", 0xc000000000, 64 << 10, rw, anon, true, false},
+		{"shared", 0, 64 << 10, rw, syscall.MAP_SHARED | syscall.MAP_ANONYMOUS, true, false},
+		{"a file", 0, 64 << 10, rw, syscall.MAP_PRIVATE, true, false},
+	} {
+		got := mmapFlags(tc.addr, tc.length, tc.prot, tc.flags, tc.on)
+		if want := tc.flags | map[bool]int{true: syscall.MAP_POPULATE}[tc.populated]; got != want {
+			t.Errorf("%s: flags %#x, want %#x", tc.name, got, want)
+		}
 	}
 }
