@@ -42,10 +42,11 @@ test: lint unit fuzz
 # another: ~7 minutes here, more on a slower machine, so go test's default
 # 10 minutes is too tight; a hanging berth command fails its own test
 # after 3 minutes (tests/run_test.go, cmdTimeout).
-# internal/hugeheap's C code runs again built with musl, as berth ships.
+# internal/hugeheap's and runtime/container/pid1's C code runs again built
+# with musl, as berth ships.
 unit: images
 	IMAGEBUILD_OUT=$(abspath $(IMAGES)) $(GO) test -race -count=1 -timeout 40m ./...
-	$(if $(MUSLCC),CC=$(MUSLCC) $(GO) test -count=1 ./internal/hugeheap)
+	$(if $(MUSLCC),CC=$(MUSLCC) $(GO) test -count=1 ./internal/hugeheap ./runtime/container/pid1)
 
 # Each fuzz target runs briefly from its committed seed corpus.
 fuzz:

@@ -362,12 +362,7 @@ func (c *cli) volumeStore() string { return filepath.Join(c.root, "volumes") }
 // and puts the user's terminal back as it was.
 func TestRunTerminal(t *testing.T) {
 	c := newCLI(t, "services:\n  app:\n    image: busybox\n")
-	master, slave, err := openPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer master.Close()
-	defer slave.Close()
+	master, slave := openPTY(t)
 	if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 33, Col: 101}); err != nil {
 		t.Fatal(err)
 	}
@@ -377,10 +372,7 @@ func TestRunTerminal(t *testing.T) {
 	}
 	cmd, _, stop := c.command("run", "--rm", "app", "sh", "-c", "tty; stty size; exit 4")
 	defer stop()
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	startOn(t, cmd, slave)
 	var out bytes.Buffer
 	done := make(chan struct{})
 	go func() {
@@ -412,27 +404,89 @@ func TestRunTerminal(t *testing.T) {
 	}
 }
 
-// openPTY opens a pseudo-terminal pair.
-func openPTY() (master, slave *os.File, err error) {
+// TestRunTerminalInit: with init: true on a terminal, the command (not the
+// init) is the terminal's foreground process group, so Ctrl-C interrupts
+// it; the init then exits with its status, 130.
+func TestRunTerminalInit(t *testing.T) {
+	c := newCLI(t, "services:\n  app:\n    image: busybox\n    init: true\n")
+	master, slave := openPTY(t)
+	cmd, _, stop := c.command("run", "--rm", "app", "sh", "-c", `set -- $(cat /proc/$$/stat); echo sh pgrp=$5 tpgid=$8 $(set -- $(cat /proc/1/stat); echo init pgrp=$5); echo ready; sleep 30`)
+	defer stop()
+	startOn(t, cmd, slave)
+	var out bytes.Buffer
+	ready := make(chan struct{})
+	go func() {
+		b := make([]byte, 4096)
+		signalled := false
+		for {
+			n, err := master.Read(b)
+			out.Write(b[:n])
+			if !signalled && strings.Contains(out.String(), "ready") {
+				signalled = true
+				close(ready)
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the command did not start:\n%s", out.String())
+	}
+	start := time.Now()
+	if _, err := master.Write([]byte{3}); err != nil { // Ctrl-C
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit code %d (%v), want 130", code, err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("Ctrl-C took %v to stop the command", d)
+	}
+	// The terminal's foreground group (tpgid) is the command's, not the
+	// init's.
+	m := regexp.MustCompile(`sh pgrp=(\d+) tpgid=(\d+) init pgrp=(\d+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no process groups in the output:\n%s", out.String())
+	}
+	if m[1] != m[2] || m[3] == m[2] {
+		t.Errorf("the command's group %s, the init's %s, the terminal's foreground %s: want the command's", m[1], m[3], m[2])
+	}
+}
+
+// openPTY opens a pseudo-terminal pair, closed at the end of the test.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		return nil, nil, err
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { m.Close() })
 	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		return nil, nil, err
+		t.Fatal(err)
 	}
 	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
 	if err != nil {
-		m.Close()
-		return nil, nil, err
+		t.Fatal(err)
 	}
 	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		m.Close()
-		return nil, nil, err
+		t.Fatal(err)
 	}
-	return m, s, nil
+	t.Cleanup(func() { s.Close() })
+	return m, s
+}
+
+// startOn starts cmd with f as its standard input and outputs.
+func startOn(t *testing.T, cmd *exec.Cmd, f *os.File) {
+	t.Helper()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = f, f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestPsRm: one-off containers kept (no --rm) are listed by ps -a, with

@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,10 +32,14 @@ import (
 type Runtime struct {
 	root string // persistent state, one directory per container
 	run  string // libcontainer's state and the FIFOs, gone at reboot
-	// InitBinary is the minimal init `init: true` runs as PID 1: a static
-	// tini, as Docker's docker-init is.
+	// initBinary is the minimal init `init: true` runs as PID 1 (as
+	// Docker's docker-init): this binary when empty.
 	initBinary   string
 	cgroupParent string
+
+	initOnce  sync.Once // findInit's search, when initBinary is empty
+	initFound string
+	initErr   error
 
 	mu      sync.Mutex
 	waiters map[string]*waiter // containers this process started
@@ -44,8 +49,8 @@ type Runtime struct {
 type Options struct {
 	Root string // persistent state: BERTH_ROOT/containers
 	Run  string // runtime state: /run/berth
-	// InitBinary is the static init for `init: true`; found on the PATH
-	// as tini-static (Debian's tini package) when empty.
+	// InitBinary is the init for `init: true`, mounted at
+	// /sbin/docker-init; this binary (runtime/container/pid1) when empty.
 	InitBinary string
 	// CgroupParent is the cgroup every container's goes under, in each
 	// hierarchy: /berth when empty.
@@ -230,6 +235,9 @@ func (r *Runtime) recreate(id string) (*libcontainer.Container, *record, error) 
 	if err := json.Unmarshal(rec.Config, &cfg); err != nil {
 		return nil, nil, fmt.Errorf("container %s: reading its configuration: %w", id, err)
 	}
+	if err := r.refreshInit(&cfg); err != nil {
+		return nil, nil, fmt.Errorf("container %s: %w", id, err)
+	}
 	// What is left of a previous run (its cgroup, its state) goes first;
 	// an empty state directory is libcontainer's mark of a created one.
 	if old, err := libcontainer.Load(r.lcRoot(), id); err == nil {
@@ -242,6 +250,26 @@ func (r *Runtime) recreate(id string) (*libcontainer.Container, *record, error) 
 	}
 	lc, err := libcontainer.Create(r.lcRoot(), id, &cfg)
 	return lc, rec, err
+}
+
+// refreshInit mounts this binary as the init of init: true when the one
+// the container was created with is gone (berth moved or reinstalled
+// elsewhere, or a tini that an earlier berth used removed).
+func (r *Runtime) refreshInit(cfg *configs.Config) error {
+	for _, m := range cfg.Mounts {
+		if m.Destination != initPath {
+			continue
+		}
+		if _, err := os.Stat(m.Source); !errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		bin, err := r.findInit()
+		if err != nil {
+			return err
+		}
+		m.Source = bin
+	}
+	return nil
 }
 
 // List returns the IDs of every container.
@@ -329,17 +357,55 @@ func (r *Runtime) cleanup(id string) error {
 	return errors.Join(errs...)
 }
 
-// findInit locates the static init binary for `init: true`.
+// findInit returns the binary mounted at initPath for `init: true`: this
+// one, whose C constructor is the init when executed there
+// (runtime/container/pid1), unless Options.InitBinary names another. It
+// runs inside the container, so it must be linked statically, as berth is
+// built (Makefile); a dynamically linked berth (`go build` alone) falls
+// back to a static tini, as earlier berths used.
 func (r *Runtime) findInit() (string, error) {
 	if r.initBinary != "" {
 		return r.initBinary, nil
+	}
+	r.initOnce.Do(func() { r.initFound, r.initErr = staticInit() })
+	return r.initFound, r.initErr
+}
+
+// staticInit is findInit's search, done once per Runtime.
+func staticInit() (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("finding this binary, the init of init: true: %w", err)
+	}
+	static, err := isStatic(exe)
+	if err != nil {
+		return "", fmt.Errorf("init: true: %w", err)
+	}
+	if static {
+		return exe, nil
 	}
 	for _, p := range []string{"/usr/bin/tini-static", "/usr/local/bin/tini-static", "/usr/libexec/docker/docker-init"} {
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%w: init: true needs a static tini (Debian: apt-get install tini)", errdefs.ErrNotFound)
+	return "", fmt.Errorf("%w: init: true runs berth's own init inside the container, and %s is linked dynamically: build berth static (make build), or install a static tini (Debian: apt-get install tini)", errdefs.ErrNotFound, exe)
+}
+
+// isStatic reports whether the ELF executable at path runs without a
+// dynamic loader: no PT_INTERP program header.
+func isStatic(path string) (bool, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // lowerLayers are the read-only layers of a container: its image's, and

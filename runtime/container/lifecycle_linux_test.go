@@ -3,6 +3,7 @@ package container
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,14 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/runc/libcontainer/configs"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/tests/hoststate"
 )
 
-// TestInitReapsZombies: with init: true, PID 1 is tini (not berth), and an
-// orphan that exits does not stay a zombie; without it, PID 1 (here sleep,
-// which reaps nothing) leaves it one.
+// TestInitReapsZombies: with init: true, PID 1 is the init (this binary,
+// runtime/container/pid1), and an orphan that exits does not stay a
+// zombie; without it, PID 1 (here sleep, which reaps nothing) leaves it
+// one. The container cannot change the init's binary, which is this one.
 func TestInitReapsZombies(t *testing.T) {
 	rt := newRuntime(t)
 	for _, init := range []bool{true, false} {
@@ -42,6 +45,56 @@ func TestInitReapsZombies(t *testing.T) {
 		if want := map[bool]string{true: "0", false: "1"}[init]; lines[len(lines)-1] != want {
 			t.Errorf("init %v: %s zombies, want %s:\n%s", init, lines[len(lines)-1], want, out.String())
 		}
+		if init {
+			out.Reset()
+			code, err := ct.Exec(t.Context(), ExecOptions{Args: []string{"sh", "-c", "for f in " + initPath + " /proc/1/exe; do (: >> $f) && echo wrote $f; done; grep '/docker-init ' /proc/mounts"}, Stdout: &out, Stderr: &out})
+			if err != nil || code != 0 || strings.Contains(out.String(), "wrote") || !strings.Contains(out.String(), " ro,") {
+				t.Errorf("writing the init's binary from the container: code %d, err %v:\n%s", code, err, out.String())
+			}
+		}
+	}
+}
+
+// TestInitMovedBinary: a container whose init binary is gone (berth
+// moved, or the tini an earlier berth used removed) starts with this one.
+func TestInitMovedBinary(t *testing.T) {
+	rt := newRuntime(t)
+	c := busyboxSpec(t, "sleep", "30")
+	c.Init = true
+	ct := create(t, rt, c)
+	rec, err := rt.readRecord(ct.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg configs.Config
+	if err := json.Unmarshal(rec.Config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	moved := 0
+	for _, m := range cfg.Mounts {
+		if m.Destination == initPath {
+			m.Source = filepath.Join(t.TempDir(), "gone", "tini-static")
+			moved++
+		}
+	}
+	if moved != 1 {
+		t.Fatalf("%d mounts at %s, want 1", moved, initPath)
+	}
+	if rec.Config, err = json.Marshal(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := ct.save(rec, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := ct.Start(t.Context(), StartOptions{}); err != nil {
+		t.Fatalf("start with the init's binary gone: %v", err)
+	}
+	var out bytes.Buffer
+	if _, err := ct.Exec(t.Context(), ExecOptions{Args: []string{"sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline"}, Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if want := initPath + " -- sleep 30"; strings.TrimSpace(out.String()) != want {
+		t.Errorf("PID 1 is %q, want %q", out.String(), want)
 	}
 }
 
@@ -326,5 +379,26 @@ func TestWaitingTakesNoThread(t *testing.T) {
 	}
 	if after := threads(); after-before >= 10 {
 		t.Errorf("20 running containers took %d threads (%d, then %d)", after-before, before, after)
+	}
+}
+
+// TestIsStatic: berth's init must run inside containers, without the
+// host's dynamic loader (findInit).
+func TestIsStatic(t *testing.T) {
+	initBin, err := testInit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := filepath.EvalSymlinks("/bin/sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]bool{initBin: true, sh: false} {
+		if got, err := isStatic(path); err != nil || got != want {
+			t.Errorf("isStatic(%s) = %v, %v; want %v", path, got, err, want)
+		}
+	}
+	if _, err := isStatic(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("isStatic of a missing file: no error")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	_ "github.com/berth-dev/berth/runtime/container/reexec"
 	"github.com/berth-dev/berth/runtime/image"
 	"github.com/berth-dev/berth/runtime/spec"
+	"github.com/berth-dev/berth/tests/berthbin"
 	"github.com/berth-dev/berth/tests/hoststate"
 	"github.com/berth-dev/berth/tests/offline"
 )
@@ -57,6 +59,28 @@ var busybox = sync.OnceValues(func() (*image.Image, error) {
 	return offline.Load(context.Background(), imageDir, "busybox")
 })
 
+// testInit is the init of init: true for these tests' containers: this
+// test binary is linked dynamically and cannot run inside one (findInit),
+// so berth's init alone (tests/pid1init), built static once per test
+// binary.
+var testInit = sync.OnceValues(func() (string, error) {
+	out := filepath.Join(imageDir, "docker-init")
+	args := append([]string{"build"}, berthbin.Args...)
+	cmd := exec.Command("go", append(args, "-o", out, "github.com/berth-dev/berth/tests/pid1init")...)
+	cmd.Env = os.Environ()
+	cc, err := berthbin.MuslCC(context.Background())
+	if err != nil {
+		return "", err
+	}
+	if cc != "" {
+		cmd.Env = append(cmd.Env, "CC="+cc)
+	}
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the init: %w\n%s", err, b)
+	}
+	return out, nil
+})
+
 // newRuntime makes a runtime whose state lives in the test's temporary
 // directory.
 func newRuntime(t *testing.T) *Runtime {
@@ -66,7 +90,11 @@ func newRuntime(t *testing.T) *Runtime {
 	// A cgroup parent of the test's own: the leak checks look there, while
 	// other test binaries run containers at the same time.
 	parent := fmt.Sprintf("/berth-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-	rt, err := New(Options{Root: filepath.Join(dir, "containers"), Run: filepath.Join(dir, "run"), CgroupParent: parent})
+	initBin, err := testInit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := New(Options{Root: filepath.Join(dir, "containers"), Run: filepath.Join(dir, "run"), CgroupParent: parent, InitBinary: initBin})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,10 @@ import (
 	// init` and joins or creates the namespaces.
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 
+	// The minimal init of init: true, PID 1 of such containers: this
+	// binary, executed as /sbin/docker-init.
+	_ "github.com/berth-dev/berth/runtime/container/pid1"
+
 	// The init's heap in huge pages: a third of a container's start was
 	// page faults on virtual machines (see the package).
 	_ "github.com/berth-dev/berth/internal/hugeheap"
