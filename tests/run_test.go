@@ -413,9 +413,11 @@ func TestRunTerminalInit(t *testing.T) {
 	cmd, _, stop := c.command("run", "--rm", "app", "sh", "-c", `set -- $(cat /proc/$$/stat); echo sh pgrp=$5 tpgid=$8 $(set -- $(cat /proc/1/stat); echo init pgrp=$5); echo ready; sleep 30`)
 	defer stop()
 	startOn(t, cmd, slave)
+	// The reader owns out until done; the test reads it after.
 	var out bytes.Buffer
-	ready := make(chan struct{})
+	ready, done := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(done)
 		b := make([]byte, 4096)
 		signalled := false
 		for {
@@ -425,7 +427,7 @@ func TestRunTerminalInit(t *testing.T) {
 				signalled = true
 				close(ready)
 			}
-			if err != nil {
+			if err != nil { // EIO when every end of the slave is closed
 				return
 			}
 		}
@@ -433,6 +435,9 @@ func TestRunTerminalInit(t *testing.T) {
 	select {
 	case <-ready:
 	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		slave.Close()
+		<-done
 		t.Fatalf("the command did not start:\n%s", out.String())
 	}
 	start := time.Now()
@@ -445,6 +450,12 @@ func TestRunTerminalInit(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Ctrl-C took %v to stop the command", d)
+	}
+	slave.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the terminal did not close")
 	}
 	// The terminal's foreground group (tpgid) is the command's, not the
 	// init's.
