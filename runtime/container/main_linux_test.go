@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -65,20 +64,7 @@ var busybox = sync.OnceValues(func() (*image.Image, error) {
 // binary.
 var testInit = sync.OnceValues(func() (string, error) {
 	out := filepath.Join(imageDir, "docker-init")
-	args := append([]string{"build"}, berthbin.Args...)
-	cmd := exec.Command("go", append(args, "-o", out, "github.com/berth-dev/berth/tests/pid1init")...)
-	cmd.Env = os.Environ()
-	cc, err := berthbin.MuslCC(context.Background())
-	if err != nil {
-		return "", err
-	}
-	if cc != "" {
-		cmd.Env = append(cmd.Env, "CC="+cc)
-	}
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the init: %w\n%s", err, b)
-	}
-	return out, nil
+	return out, berthbin.BuildPackage(context.Background(), "github.com/berth-dev/berth/tests/pid1init", out)
 })
 
 // newRuntime makes a runtime whose state lives in the test's temporary

@@ -31,8 +31,14 @@ const HeapExperiment = "norandomizedheapbase64"
 
 // Build builds berth into out.
 func Build(ctx context.Context, out string) error {
+	return BuildPackage(ctx, "github.com/berth-dev/berth/cmd/berth", out)
+}
+
+// BuildPackage builds the main package pkg into out as berth is built:
+// static, with the same C compiler and flags.
+func BuildPackage(ctx context.Context, pkg, out string) error {
 	args := append([]string{"build"}, Args...)
-	args = append(args, "-o", out, "github.com/berth-dev/berth/cmd/berth")
+	args = append(args, "-o", out, pkg)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Env = os.Environ()
 	probe := exec.CommandContext(ctx, "go", "env", "GOEXPERIMENT")
@@ -50,7 +56,7 @@ func Build(ctx context.Context, out string) error {
 	var b bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &b, &b
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("building berth: %w\n%s", err, bytes.TrimSpace(b.Bytes()))
+		return fmt.Errorf("building %s: %w\n%s", pkg, err, bytes.TrimSpace(b.Bytes()))
 	}
 	return Rewrite(out)
 }
