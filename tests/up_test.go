@@ -513,6 +513,50 @@ services:
 	c.checkClean(before)
 }
 
+// TestSupervisorTerminated: SIGTERM to the supervisor while a container
+// writes as fast as it can: the container runs on, and its log loses no
+// line across the handover to the supervisor the next command brings.
+func TestSupervisorTerminated(t *testing.T) {
+	const lines = 60000 // ~660 KB: the FIFO holds it all while no one reads
+	c := newCLI(t, fmt.Sprintf(`
+name: handover
+services:
+  chatty:
+    image: busybox
+    command: ["sh", "-c", "i=0; while [ $$i -lt %d ]; do echo line $$i; i=$$((i+1)); done; exec sleep 1000"]
+`, lines))
+	before := c.hostState()
+	c.must("up", "-d")
+	pids := c.supervisors()
+	if len(pids) != 1 {
+		t.Fatalf("supervisors: %v", pids)
+	}
+	pid := containerPid(t, c, "handover-chatty-1")
+	syscall.Kill(pids[0], syscall.SIGTERM)
+	c.waitSupervisorGone(10 * time.Second)
+	c.must("ps") // the next command brings a supervisor
+	if got := containerPid(t, c, "handover-chatty-1"); got != pid || c.ps()["handover-chatty-1"].State != "running" {
+		t.Fatalf("the container did not run on: pid %d, then %d", pid, got)
+	}
+	last := fmt.Sprintf("line %d", lines-1)
+	var out string
+	eventually(t, 30*time.Second, "the last line logged", func() bool {
+		out = c.must("logs", "--no-log-prefix", "chatty")
+		return strings.HasSuffix(out, last+"\n")
+	})
+	got := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	for i, l := range got {
+		if want := fmt.Sprintf("line %d", i); l != want {
+			t.Fatalf("log line %d is %q, want %q: output lost in the handover", i, l, want)
+		}
+	}
+	if len(got) != lines {
+		t.Errorf("%d lines logged, want %d", len(got), lines)
+	}
+	c.must("down", "-t", "0")
+	c.checkClean(before)
+}
+
 // containerPid is the host pid of a running container's main process.
 func containerPid(t *testing.T, c *cli, name string) int {
 	t.Helper()

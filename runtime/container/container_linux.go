@@ -43,6 +43,15 @@ type Runtime struct {
 
 	mu      sync.Mutex
 	waiters map[string]*waiter // containers this process started
+	// copying is the context of this process's copies of its
+	// containers' output into their logs, which Detach ends. copies
+	// counts those running; detached says Detach was called. copyMu
+	// guards both, and is taken under no other lock.
+	copying  context.Context
+	detach   context.CancelFunc
+	copyMu   sync.Mutex
+	copies   sync.WaitGroup
+	detached bool
 }
 
 // Options configure a Runtime.
@@ -72,7 +81,9 @@ func New(o Options) (*Runtime, error) {
 	if !filepath.IsAbs(parent) || filepath.Clean(parent) != parent {
 		return nil, fmt.Errorf("%w: cgroup parent %q: an absolute, clean path", errdefs.ErrInvalidArgument, parent)
 	}
-	return &Runtime{root: o.Root, run: o.Run, initBinary: o.InitBinary, cgroupParent: parent, waiters: map[string]*waiter{}}, nil
+	rt := &Runtime{root: o.Root, run: o.Run, initBinary: o.InitBinary, cgroupParent: parent, waiters: map[string]*waiter{}}
+	rt.copying, rt.detach = context.WithCancel(context.Background())
+	return rt, nil
 }
 
 // Container is a created container.

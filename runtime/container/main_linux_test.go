@@ -162,9 +162,10 @@ func (s *syncWriter) String() string {
 	return s.w.String()
 }
 
-// startChildEnv makes the test binary a process that starts a container
-// and exits at once, leaving it behind: root, run and id, separated by
-// newlines.
+// startChildEnv makes the test binary a process that starts a container,
+// copies its output for 100 ms and exits as a supervisor on its way out
+// does (detached from the container's output), leaving the container
+// behind: root, run and id, separated by newlines.
 const startChildEnv = "BERTH_TEST_START_CHILD"
 
 func startChild(arg string) int {
@@ -174,6 +175,13 @@ func startChild(arg string) int {
 		var ct *Container
 		if ct, err = rt.Load(context.Background(), parts[2]); err == nil {
 			err = ct.Start(context.Background(), StartOptions{})
+		}
+		if err == nil {
+			// Copying for a while: the exit comes in the middle of it.
+			time.Sleep(100 * time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err = rt.Detach(ctx)
+			cancel()
 		}
 	}
 	if err != nil {

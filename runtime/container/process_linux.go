@@ -262,10 +262,11 @@ type namedReader struct {
 
 // copyOutputs copies the container's output streams into its log and to
 // the attached writers, until the streams end, which they do when every
-// process of the container is gone. The channel gets the first error that
-// lost output, once every stream ended.
+// process of the container is gone, or until Detach. The channel gets the
+// first error that lost output, once every stream ended.
 func (c *Container) copyOutputs(outputs []namedReader, stdout, stderr io.Writer) <-chan error {
 	done := make(chan error, 1)
+	ctx, copied := c.rt.copyStarted()
 	var lw *logs.Writer
 	var openErr error
 	if !c.Spec.Log.Disabled {
@@ -290,16 +291,27 @@ func (c *Container) copyOutputs(outputs []namedReader, stdout, stderr io.Writer)
 		wg.Go(func() {
 			defer out.r.Close()
 			if lw == nil {
+				stop := context.AfterFunc(ctx, func() { out.r.SetReadDeadline(time.Unix(1, 0)) })
+				defer stop()
 				_, err := io.Copy(io.Discard, r)
-				if !errors.Is(err, unix.EIO) { // a terminal's end
+				if !errors.Is(err, unix.EIO) && // a terminal's end
+					(ctx.Err() == nil || !errors.Is(err, os.ErrDeadlineExceeded)) {
 					errs[i] = err
 				}
 				return
 			}
-			errs[i] = logs.Copy(context.Background(), r, out.name, lw)
+			err := logs.Copy(ctx, r, out.name, lw)
+			var dropped *logs.DroppedError
+			if ctx.Err() != nil && !errors.As(err, &dropped) {
+				err = nil // detached, and what was read is in the log
+			} else if ctx.Err() != nil {
+				err = dropped
+			}
+			errs[i] = err
 		})
 	}
 	go func() {
+		defer copied()
 		wg.Wait()
 		if lw != nil {
 			if err := lw.Close(); err != nil {
@@ -309,6 +321,42 @@ func (c *Container) copyOutputs(outputs []namedReader, stdout, stderr io.Writer)
 		done <- errors.Join(append(errs, openErr)...)
 	}()
 	return done
+}
+
+// copyStarted counts a copy of a container's output for Detach to wait
+// for: the copy runs under ctx and calls done when it ended.
+func (rt *Runtime) copyStarted() (ctx context.Context, done func()) {
+	rt.copyMu.Lock()
+	defer rt.copyMu.Unlock()
+	if rt.detached {
+		return rt.copying, func() {}
+	}
+	rt.copies.Add(1)
+	return rt.copying, rt.copies.Done
+}
+
+// Detach ends this process's copies of its containers' output into their
+// logs, as a process does before it exits and leaves its containers
+// running: what a copy read is written to the log, what it did not read
+// stays in the container's FIFOs for the next process's Reattach. The
+// copies of containers started later end at once. Detach returns when
+// every copy ended, or with ctx's error when ctx ends first.
+func (rt *Runtime) Detach(ctx context.Context) error {
+	rt.copyMu.Lock()
+	rt.detached = true
+	rt.copyMu.Unlock()
+	rt.detach()
+	ended := make(chan struct{})
+	go func() {
+		rt.copies.Wait()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("detaching from the containers' output: %w", ctx.Err())
+	}
 }
 
 // ignoreErrors keeps a failing attached terminal from stopping the copy

@@ -164,6 +164,16 @@ func Serve(ctx context.Context, o Options) error {
 		}
 	}
 	defer unlock()
+	// Containers outlive the supervisor: before the next one can take
+	// over (the lock), what this one read of their output is written to
+	// their logs, the rest left in their FIFOs for it.
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := o.Runtime.Detach(ctx); err != nil {
+			o.Logf("supervisor: %v", err)
+		}
+	}()
 	// Processes whose parent goes away inside the supervisor's tree (an
 	// exec whose starter died) come to it, not to the host's init.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
