@@ -1,6 +1,7 @@
 package network
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -67,18 +68,33 @@ func (m *Manager) ensure(n *Network) error {
 	if err != nil {
 		return err
 	}
+	// A bridge without an address of its own takes the lowest of its
+	// ports': it would change whenever a container leaves, and the
+	// others would keep sending to the old one (their ARP caches) for
+	// up to a minute, cut off from the gateway and the DNS server on it.
+	// Docker sets one too.
+	mac, err := net.ParseMAC(macOf(n.Gateway))
+	if err != nil {
+		return fmt.Errorf("network %s: gateway %s: %w", n.Name, n.Gateway, err)
+	}
 	link, err := netlink.LinkByName(n.Bridge)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
 		if !errors.As(err, &nf) {
 			return fmt.Errorf("network %s: %w", n.Name, err)
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge, Alias: "berth:" + n.Name}}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: n.Bridge, Alias: "berth:" + n.Name, HardwareAddr: mac}}
 		if err := netlink.LinkAdd(br); err != nil {
 			return fmt.Errorf("network %s: creating bridge %s: %w", n.Name, n.Bridge, err)
 		}
 		if link, err = netlink.LinkByName(n.Bridge); err != nil {
 			return fmt.Errorf("network %s: %w", n.Name, err)
+		}
+	}
+	if !bytes.Equal(link.Attrs().HardwareAddr, mac) {
+		// A bridge an earlier berth made without one.
+		if err := netlink.LinkSetHardwareAddr(link, mac); err != nil {
+			return fmt.Errorf("network %s: setting the MAC address of %s: %w", n.Name, n.Bridge, err)
 		}
 	}
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: n.Gateway.AsSlice(), Mask: net.CIDRMask(n.Subnet.Bits(), 32)}}

@@ -213,6 +213,20 @@ func TestNetworkLifecycle(t *testing.T) {
 	if err := m.Unpublish("bbbbbbbbbbbbbbbb"); err != nil {
 		t.Error(err)
 	}
+	// The bridge has an address of its own, which stays as containers
+	// leave (without one it takes its ports' lowest, and the containers
+	// left would send to one that is gone).
+	bridgeMAC := func() string {
+		t.Helper()
+		l, err := netlink.LinkByName(n.Bridge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Attrs().HardwareAddr.String()
+	}
+	if got := bridgeMAC(); got != macOf(n.Gateway) {
+		t.Errorf("bridge MAC %s, want %s", got, macOf(n.Gateway))
+	}
 	for _, id := range []string{"aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"} {
 		atts := []Attachment{{Network: name}}
 		if id[0] == 'a' {
@@ -220,6 +234,9 @@ func TestNetworkLifecycle(t *testing.T) {
 		}
 		if err := m.Detach(ctx, id, atts); err != nil {
 			t.Error(err)
+		}
+		if got := bridgeMAC(); got != macOf(n.Gateway) {
+			t.Errorf("bridge MAC %s once %s left, want %s", got, id, macOf(n.Gateway))
 		}
 		if err := m.Release(ctx, id); err != nil {
 			t.Error(err)
