@@ -399,11 +399,17 @@ func portFree(proto string, hostIP netip.Addr, port int) bool {
 // that services are about to publish is taken by something else than
 // the project's own containers (held tells those).
 func checkPorts(p *types.Project, services []string, held []spec.Port) error {
-	type key struct {
-		proto string
-		port  int
+	type published struct {
+		service string
+		ip      netip.Addr // unspecified: all the host's addresses
+		port    int
+		proto   string
 	}
-	seen := map[key]string{}
+	overlap := func(a, b published) bool {
+		return a.port == b.port && a.proto == b.proto &&
+			(!a.ip.IsValid() || !b.ip.IsValid() || a.ip.IsUnspecified() || b.ip.IsUnspecified() || a.ip == b.ip)
+	}
+	var seen []published
 	for _, name := range services {
 		svc := p.Services[name]
 		for _, pc := range svc.Ports {
@@ -414,22 +420,27 @@ func checkPorts(p *types.Project, services []string, held []spec.Port) error {
 			if err != nil {
 				continue
 			}
-			proto := cmp.Or(strings.ToLower(pc.Protocol), "tcp")
-			k := key{proto, port}
-			if other, ok := seen[k]; ok && svc.GetScale() <= 1 {
-				return &project.Error{Service: name, Key: "ports", Err: fmt.Errorf("%w: host port %d/%s is also published by service %q", errdefs.ErrConflict, port, proto, other)}
-			}
-			seen[k] = name
-			if slices.ContainsFunc(held, func(h spec.Port) bool { return h.HostPort == port && h.Protocol == proto }) {
-				continue
-			}
 			ip, _ := netip.ParseAddr(pc.HostIP)
-			if portFree(proto, ip, port) {
+			this := published{name, ip, port, cmp.Or(strings.ToLower(pc.Protocol), "tcp")}
+			where := cmp.Or(pc.HostIP, "0.0.0.0")
+			if n := svc.GetScale(); n > 1 {
+				return &project.Error{Service: name, Key: "ports", Err: fmt.Errorf("%w: host port %s:%d/%s cannot be published by each of its %d replicas: give a range (%d-%d:%d) or no host port", errdefs.ErrConflict, where, port, this.proto, n, port, port+n-1, pc.Target)}
+			}
+			if i := slices.IndexFunc(seen, func(o published) bool { return overlap(o, this) }); i >= 0 {
+				return &project.Error{Service: name, Key: "ports", Err: fmt.Errorf("%w: host port %s:%d/%s is also published by service %q", errdefs.ErrConflict, where, port, this.proto, seen[i].service)}
+			}
+			seen = append(seen, this)
+			if slices.ContainsFunc(held, func(h spec.Port) bool {
+				hip, _ := netip.ParseAddr(h.HostIP)
+				return overlap(published{ip: hip, port: h.HostPort, proto: h.Protocol}, this)
+			}) {
 				continue
 			}
-			where := cmp.Or(pc.HostIP, "0.0.0.0")
-			msg := fmt.Sprintf("host port %s:%d/%s is already in use", where, port, proto)
-			if holder := netspec.PortHolder(proto, port); holder != "" {
+			if portFree(this.proto, ip, port) {
+				continue
+			}
+			msg := fmt.Sprintf("host port %s:%d/%s is already in use", where, port, this.proto)
+			if holder := netspec.PortHolder(this.proto, port); holder != "" {
 				msg += " by " + holder
 			}
 			return &project.Error{Service: name, Key: "ports", Err: fmt.Errorf("%w: %s", errdefs.ErrConflict, msg)}

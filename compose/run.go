@@ -127,7 +127,9 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	if svc, err = runPortsAndVolumes(p, svc, o); err != nil {
 		return 0, err
 	}
-	if err := checkPorts(&types.Project{Services: types.Services{svc.Name: svc}}, []string{svc.Name}, nil); err != nil {
+	one, alone := 1, svc // run makes one container, whatever the service's scale
+	alone.Scale = &one
+	if err := checkPorts(&types.Project{Services: types.Services{svc.Name: alone}}, []string{svc.Name}, nil); err != nil {
 		return 0, err
 	}
 	files, err := serviceFiles(p, svc)
