@@ -109,6 +109,7 @@ type RunOptions struct {
 // Run runs a one-off container of a service, attached, and returns its
 // exit code, as `docker compose run` does.
 func Run(ctx context.Context, lo project.Options, environ map[string]string, images ImageStore, rt ContainerRuntime, o RunOptions) (int, error) {
+	lo.CheckContainerNames = true
 	p, err := project.Load(ctx, lo)
 	if err != nil {
 		return 0, err

@@ -99,6 +99,7 @@ func startsAny(plan Plan) bool {
 // ones it depends on are there (and healthy, or completed, as depends_on
 // asks), the replicas of a service at once.
 func Up(ctx context.Context, lo project.Options, environ map[string]string, images ImageStore, eng Engine, o UpRunOptions) (*UpResult, error) {
+	lo.CheckContainerNames = true
 	p, err := project.Load(ctx, lo)
 	if err != nil {
 		return nil, err
@@ -169,6 +170,9 @@ func Up(ctx context.Context, lo project.Options, environ map[string]string, imag
 		held = append(held, c.Ports...)
 	}
 	if err := checkPorts(p, toCreate, held); err != nil {
+		return nil, err
+	}
+	if err := checkNames(ctx, eng, p, toCreate); err != nil {
 		return nil, err
 	}
 	if err := ensureImages(ctx, p, toCreate, images, o.Pull, o.PullEvents); err != nil {
@@ -346,6 +350,32 @@ func (u *upper) dropAnonymous(ctx context.Context, service string, old Container
 	}
 	_, err = removeAnonymous(u.eng.Volumes(), cs, ownAnonymousVolumes(u.p.Name, service, old.Mounts))
 	return err
+}
+
+// checkNames fails, before anything is created, when a container_name
+// of the services about to be created is another project's container's
+// (the runtime refuses it anyway, but only once the networks are made).
+func checkNames(ctx context.Context, eng Engine, p *types.Project, services []string) error {
+	named := map[string]string{} // container name -> service
+	for _, s := range services {
+		if n := p.Services[s].ContainerName; n != "" {
+			named[n] = s
+		}
+	}
+	if len(named) == 0 {
+		return nil
+	}
+	cs, err := eng.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if s, ok := named[c.Name]; ok && c.Project() != p.Name {
+			return &project.Error{Service: s, Key: "container_name", Err: fmt.Errorf("%w: container name %q is already in use by a container of project %q", errdefs.ErrConflict, c.Name, c.Project()),
+				Hint: "container names are global on the host: remove that container, or give this one another name"}
+		}
+	}
+	return nil
 }
 
 // create makes replica s.Number of its service and returns its id;

@@ -1045,3 +1045,64 @@ services:
 	c.must("down", "-t", "0")
 	c.checkClean(before)
 }
+
+// TestContainerNameTaken: container names are the host's, as Docker's
+// are: two services of a project with one container_name fail up, and so
+// does another project's service with a name in use; both before anything
+// is made. The name is free again once its container is removed.
+func TestContainerNameTaken(t *testing.T) {
+	c := newCLI(t, `
+name: first
+services:
+  a:
+    image: busybox
+    command: ["sleep", "1000"]
+    container_name: same
+  b:
+    image: busybox
+    command: ["sleep", "1000"]
+    container_name: same
+`)
+	before := c.hostState()
+	out, code := c.run("", "up", "-d")
+	if code == 0 || !strings.Contains(out, `container name "same" is used by services "a" and "b"`) {
+		t.Fatalf("up with one container_name twice: exit %d\n%s", code, out)
+	}
+	c.checkClean(before)
+
+	c.writeCompose(`
+name: first
+services:
+  a:
+    image: busybox
+    command: ["sleep", "1000"]
+    container_name: same
+`)
+	c.must("up", "-d")
+	other := `
+name: second
+services:
+  b:
+    image: busybox
+    command: ["sleep", "1000"]
+    container_name: same
+`
+	if err := os.WriteFile(filepath.Join(c.dir, "other.yaml"), []byte(other), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	running := c.hostState()
+	out, code = c.run("", "-f", "other.yaml", "up", "-d")
+	if code == 0 || !strings.Contains(out, `service "b": container_name: conflict: container name "same" is already in use by a container of project "first"`) {
+		t.Fatalf("another project's container_name in use: exit %d\n%s", code, out)
+	}
+	if now := c.hostState(); now != running {
+		t.Errorf("the refused up left something:\n%s\n---\n%s", running, now)
+	}
+	c.must("down", "-t", "0")
+	c.must("-f", "other.yaml", "up", "-d")
+	if ps := c.must("-f", "other.yaml", "ps", "--format", "{{.Name}} {{.Service}}"); strings.TrimSpace(ps) != "same b" {
+		t.Errorf("second's ps: %q", ps)
+	}
+	c.must("-f", "other.yaml", "down", "-t", "0")
+	c.checkClean(before)
+}

@@ -161,9 +161,12 @@ func (r *Runtime) Create(ctx context.Context, c spec.Container) (_ *Container, r
 	}
 	defer func() {
 		if retErr != nil {
-			r.cleanup(c.ID)
+			r.cleanup(c.ID, c.Name)
 		}
 	}()
+	if err := r.claimName(ctx, c.Name, c.ID); err != nil {
+		return nil, fmt.Errorf("creating container %s: %w", c.Name, err)
+	}
 	if err := os.Mkdir(r.runDir(c.ID), 0o700); err != nil {
 		return nil, fmt.Errorf("creating container %s: %w", c.Name, err)
 	}
@@ -343,7 +346,7 @@ func (c *Container) update(durable bool, change func(*record)) error {
 
 // cleanup removes whatever Create made for id; it is also Delete's last
 // step.
-func (r *Runtime) cleanup(id string) error {
+func (r *Runtime) cleanup(id, name string) error {
 	var errs []error
 	rootfs := filepath.Join(r.dir(id), "rootfs")
 	if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
@@ -360,6 +363,9 @@ func (r *Runtime) cleanup(id string) error {
 		if err := os.RemoveAll(d); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := r.releaseName(name, id); err != nil {
+		errs = append(errs, err)
 	}
 	// With the container's directory went its link to its init layer.
 	if err := r.pruneInitLayers(); err != nil {

@@ -227,8 +227,11 @@ func TestNoLeaks(t *testing.T) {
 	if after := hostState(t, rt); after != before {
 		t.Errorf("host changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
-	if entries, _ := os.ReadDir(rt.root); len(entries) != 0 {
+	if entries, _ := os.ReadDir(rt.root); len(entries) != 1 || entries[0].Name() != ".names" {
 		t.Errorf("state left: %v", entries)
+	}
+	if names, _ := os.ReadDir(rt.namesDir()); len(names) != 0 {
+		t.Errorf("names left: %v", names)
 	}
 }
 

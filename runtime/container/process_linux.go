@@ -706,7 +706,7 @@ func (c *Container) Delete(ctx context.Context, force bool) error {
 		return err
 	}
 	defer unlock()
-	if err := c.rt.cleanup(c.ID); err != nil {
+	if err := c.rt.cleanup(c.ID, c.Spec.Name); err != nil {
 		return fmt.Errorf("removing container %s: %w", c.Spec.Name, err)
 	}
 	return nil
