@@ -20,8 +20,9 @@ import (
 type DownOptions struct {
 	RemoveOrphans bool
 	Timeout       *time.Duration // -t
-	// RemoveImages is --rmi: "local" (images without a custom tag, which
-	// berth never makes: it does not build) or "all" (every service's).
+	// RemoveImages is --rmi: "local" (the images of services without an
+	// image key: <project>-<service>, which docker compose builds and
+	// berth loads) or "all" (every service's).
 	RemoveImages string
 	// Volumes is -v: the project's named volumes (never external ones)
 	// and its anonymous ones go too.
@@ -118,11 +119,17 @@ func Down(ctx context.Context, lo project.Options, eng Engine, images ImageRemov
 			return err
 		}
 	}
-	if o.RemoveImages == "all" && images != nil {
+	if o.RemoveImages != "" && images != nil {
 		var refs []string
 		for _, s := range p.Services {
-			if s.Image != "" && !slices.Contains(refs, s.Image) {
-				refs = append(refs, s.Image)
+			// local: only the images of services without an image
+			// key, named for the project and service (those docker
+			// compose builds, which berth takes from `load`).
+			if s.Image != "" && o.RemoveImages == "local" {
+				continue
+			}
+			if ref := imageRef(p.Name, s.Name, s.Image); !slices.Contains(refs, ref) {
+				refs = append(refs, ref)
 			}
 		}
 		slices.Sort(refs)

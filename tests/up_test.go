@@ -1106,3 +1106,51 @@ services:
 	c.must("-f", "other.yaml", "down", "-t", "0")
 	c.checkClean(before)
 }
+
+// TestDownRemoveImages: down --rmi local removes the images of the
+// services without an image key (<project>-<service>, which docker compose
+// builds and berth loads), --rmi all every service's; the images stay
+// otherwise.
+func TestDownRemoveImages(t *testing.T) {
+	c := newCLI(t, `
+name: rmi
+services:
+  built:
+    build: .
+    command: ["sleep", "1000"]
+  named:
+    image: busybox-named:1
+    command: ["sleep", "1000"]
+`)
+	before := c.hostState()
+	images := func() string {
+		t.Helper()
+		var names []string
+		for _, l := range strings.Split(c.must("image", "ls"), "\n")[1:] {
+			if f := strings.Fields(l); len(f) >= 2 {
+				names = append(names, f[0]+":"+f[1])
+			}
+		}
+		slices.Sort(names)
+		return strings.Join(names, " ")
+	}
+	c.loadVolumeImage("rmi-built")
+	c.loadVolumeImage("busybox-named:1")
+	c.must("up", "-d")
+	c.must("down", "-t", "0")
+	if got := images(); got != "busybox-named:1 busybox:latest rmi-built:latest" {
+		t.Errorf("images after down: %s", got)
+	}
+	c.must("up", "-d")
+	c.must("down", "-t", "0", "--rmi", "local")
+	if got := images(); got != "busybox-named:1 busybox:latest" {
+		t.Errorf("images after down --rmi local: %s", got)
+	}
+	c.loadVolumeImage("rmi-built")
+	c.must("up", "-d")
+	c.must("down", "-t", "0", "--rmi", "all")
+	if got := images(); got != "busybox:latest" {
+		t.Errorf("images after down --rmi all: %s", got)
+	}
+	c.checkClean(before)
+}
