@@ -19,6 +19,9 @@ type Engine interface {
 	// one project never interleave. It waits until ctx ends.
 	Lock(ctx context.Context, project string) (unlock func(), err error)
 	Create(ctx context.Context, c spec.Container) error
+	// Check reports what Create would refuse in c's configuration,
+	// making nothing.
+	Check(c spec.Container) error
 	// Start starts a created or exited container; the project's
 	// supervisor then owns it (restart policy, health check, log).
 	Start(ctx context.Context, project, id string) error
@@ -120,6 +123,19 @@ type Stats struct {
 func (c ContainerStatus) Number() int {
 	n, _ := strconv.Atoi(c.Labels[ContainerNumberLabel])
 	return n
+}
+
+// DisplayName is the name docker compose shows a container by in its
+// output (log prefixes, "Attaching to", exits): <service>-<number>
+// without the project, unless container_name named it otherwise.
+func (c ContainerStatus) DisplayName() string {
+	p, svc, n := c.Project(), c.Service(), c.Labels[ContainerNumberLabel]
+	for _, sep := range []string{"-", "_"} {
+		if p != "" && c.Name == p+sep+svc+sep+n {
+			return c.Name[len(p)+1:]
+		}
+	}
+	return c.Name
 }
 
 // Project is the container's project (its project label).

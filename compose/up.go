@@ -178,6 +178,9 @@ func Up(ctx context.Context, lo project.Options, environ map[string]string, imag
 	if err := ensureImages(ctx, p, toCreate, images, o.Pull, o.PullEvents); err != nil {
 		return nil, err
 	}
+	if err := checkContainers(ctx, p, toCreate, images, environ, eng); err != nil {
+		return nil, err
+	}
 	if !o.NoStart && startsAny(plan) {
 		// The supervisor starts while the networks and containers are
 		// made, not when the first container is to start.
@@ -350,6 +353,29 @@ func (u *upper) dropAnonymous(ctx context.Context, service string, old Container
 	}
 	_, err = removeAnonymous(u.eng.Volumes(), cs, ownAnonymousVolumes(u.p.Name, service, old.Mounts))
 	return err
+}
+
+// checkContainers fails, before anything is created, when a service
+// cannot make a container: its image is missing, or its configuration
+// has a value the container spec or the runtime refuses (a restart
+// policy, a capability, a sysctl). Each service is checked once, as its
+// first replica.
+func checkContainers(ctx context.Context, p *types.Project, services []string, images ImageStore, environ map[string]string, eng Engine) error {
+	for _, name := range services {
+		svc := p.Services[name]
+		img, err := serviceImage(ctx, images, p.Name, svc)
+		if err != nil {
+			return err
+		}
+		c, err := ContainerSpec(p, svc, 1, img, environ)
+		if err != nil {
+			return err
+		}
+		if err := eng.Check(c); err != nil {
+			return &project.Error{Service: name, Err: err}
+		}
+	}
+	return nil
 }
 
 // checkNames fails, before anything is created, when a container_name

@@ -163,8 +163,12 @@ configs:
 	}
 
 	c.must("down")
-	if left, _ := filepath.Glob(filepath.Join(c.root, "containers", "*")); len(left) > 0 {
+	// The container names' directory stays, empty.
+	if left, _ := filepath.Glob(filepath.Join(c.root, "containers", "*")); len(left) != 1 || filepath.Base(left[0]) != ".names" {
 		t.Errorf("left after down: %v", left)
+	}
+	if names, _ := os.ReadDir(filepath.Join(c.root, "containers", ".names")); len(names) > 0 {
+		t.Errorf("names left after down: %v", names)
 	}
 	c.checkClean(before)
 }

@@ -178,7 +178,7 @@ func TestUpDown(t *testing.T) {
 
 	// logs, with and without prefixes, tail, one service.
 	out = c.must("logs", "--no-color", "db")
-	if !regexp.MustCompile(`(?m)^demo-db-1\s+\| db starting$`).MatchString(out) || !strings.Contains(out, "db ready") || strings.Contains(out, "web up") {
+	if !regexp.MustCompile(`(?m)^db-1\s+\| db starting$`).MatchString(out) || !strings.Contains(out, "db ready") || strings.Contains(out, "web up") {
 		t.Errorf("logs db:\n%s", out)
 	}
 	if out := c.must("logs", "--no-log-prefix", "--tail", "1", "db"); out != "db ready\n" {
@@ -367,8 +367,8 @@ func TestUpAttached(t *testing.T) {
 		t.Errorf("exit code %d (%v), want 130", code, err)
 	}
 	got := out.String()
-	for _, want := range []string{"Attaching to demo-db-1, demo-migrate-1, demo-web-1", "demo-db-1      | db ready",
-		"demo-migrate-1 exited with code 0", "Gracefully stopping...", "demo-db-1      | db bye", "Container demo-db-1  Stopped"} {
+	for _, want := range []string{"Attaching to db-1, migrate-1, web-1", "db-1      | db ready",
+		"migrate-1 exited with code 0", "Gracefully stopping...", "db-1      | db bye", "Container demo-db-1  Stopped"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
@@ -1151,6 +1151,44 @@ services:
 	c.must("down", "-t", "0", "--rmi", "all")
 	if got := images(); got != "busybox:latest" {
 		t.Errorf("images after down --rmi all: %s", got)
+	}
+	c.checkClean(before)
+}
+
+// TestUpRefusesBadServiceFirst: a service that cannot become a container
+// (a value the container spec or the runtime refuses, its image missing)
+// fails up before anything is made: no network, no container.
+func TestUpRefusesBadServiceFirst(t *testing.T) {
+	c := newCLI(t, "services: {}\n")
+	before := c.hostState()
+	for _, tc := range []struct{ key, want string }{
+		{"image: busybox\n    restart: sometimes", `restart: "sometimes": use no, always, on-failure[:N] or unless-stopped`},
+		{"image: busybox\n    cap_add: [NOT_A_CAP]", `cap_add: unknown capability "CAP_NOT_A_CAP"`},
+		{"image: busybox\n    sysctls: {kernel.notallowed: 1}", `sysctl "kernel.notallowed" is not in a separate kernel namespace`},
+		{"image: busybox\n    deploy: {restart_policy: {condition: bogus}}", `deploy.restart_policy.condition: "bogus"`},
+		{"image: busybox-missing:1", `service "b": image:`},
+	} {
+		c.writeCompose(fmt.Sprintf(`
+name: bad
+services:
+  a:
+    image: busybox
+    command: ["sleep", "1000"]
+  b:
+    command: ["sleep", "1000"]
+    depends_on: [a]
+    %s
+`, tc.key))
+		out, code := c.run("", "up", "-d", "--pull", "never")
+		if code == 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("%s: exit %d, want an error with %q:\n%s", tc.key, code, tc.want, out)
+		}
+		if now := c.hostState(); now != before {
+			t.Errorf("%s: the refused up left something:\n%s\n---\n%s", tc.key, before, now)
+		}
+		if left := c.containers(); len(left) != 0 {
+			t.Errorf("%s: containers left: %v", tc.key, left)
+		}
 	}
 	c.checkClean(before)
 }

@@ -168,6 +168,8 @@ func (e *engine) Create(ctx context.Context, c spec.Container) error {
 	return err
 }
 
+func (e *engine) Check(c spec.Container) error { return e.rt.Check(c) }
+
 func (e *engine) Start(ctx context.Context, project, id string) error {
 	return e.client(project).Start(ctx, id)
 }

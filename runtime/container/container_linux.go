@@ -18,6 +18,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/configs/validate"
 	"github.com/opencontainers/runc/libcontainer/specconv"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	// Device rules for the cgroup manager: without it libcontainer refuses
@@ -195,15 +196,9 @@ func (r *Runtime) Create(ctx context.Context, c spec.Container) (_ *Container, r
 	if _, err := mountRootfs(dir, r.lowerLayers(c.Layers, initLayer)); err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.Name, err)
 	}
-	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: c.ID, Spec: s})
+	cfg, err := libcontainerConfig(&c, s)
 	if err != nil {
-		return nil, fmt.Errorf("container %s: %w", c.Name, err)
-	}
-	// libcontainer checks a configuration only when it runs it: checked
-	// now, an impossible one (a sysctl of the host's network namespace,
-	// say) fails create, not a later start.
-	if err := validate.Validate(cfg); err != nil {
-		return nil, fmt.Errorf("container %s: %w: %w", c.Name, errdefs.ErrInvalidArgument, err)
+		return nil, err
 	}
 	cfg.Rlimits, err = rlimits(c.Ulimits)
 	if err != nil {
@@ -342,6 +337,46 @@ func (c *Container) update(durable bool, change func(*record)) error {
 	}
 	change(rec)
 	return c.save(rec, durable)
+}
+
+// libcontainerConfig is libcontainer's configuration of the container c
+// whose OCI spec is s, checked: libcontainer checks a configuration only
+// when it runs it, and an impossible one (a sysctl of the host's network
+// namespace, say) must fail create, not a later start.
+func libcontainerConfig(c *spec.Container, s *specs.Spec) (*configs.Config, error) {
+	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: c.ID, Spec: s})
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	if err := validate.Validate(cfg); err != nil {
+		return nil, fmt.Errorf("container %s: %w: %w", c.Name, errdefs.ErrInvalidArgument, err)
+	}
+	return cfg, nil
+}
+
+// Check reports what Create would refuse in c's configuration, without
+// making anything: callers check every container before they make the
+// first, so that a bad one leaves the host as it was.
+func (r *Runtime) Check(c spec.Container) error {
+	if !validID(c.Name) {
+		return fmt.Errorf("%w: container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", errdefs.ErrInvalidArgument, c.Name)
+	}
+	// Stand-ins for the files Create writes and for the network
+	// namespace the network attachment makes: only their paths matter
+	// (the namespace's must not be the host's).
+	files := etcFiles{hosts: os.DevNull, hostname: os.DevNull, resolvConf: os.DevNull}
+	if (c.NetworkMode == "bridge" || c.NetworkMode == "container") && c.NetNS == "" {
+		c.NetNS = os.DevNull
+	}
+	for range c.Files {
+		files.secrets = append(files.secrets, os.DevNull)
+	}
+	s, err := ociSpec(&c, "/", files, filepath.Join(r.cgroupParent, c.ID), os.DevNull)
+	if err != nil {
+		return fmt.Errorf("container %s: %w", c.Name, err)
+	}
+	_, err = libcontainerConfig(&c, s)
+	return err
 }
 
 // cleanup removes whatever Create made for id; it is also Delete's last
