@@ -38,6 +38,9 @@ type ContainerStatus struct {
 	Exposed []string
 	// Mounts are its volumes, bind mounts and tmpfs, as created.
 	Mounts []spec.Mount
+	// Networks are the networks it is attached to, by full name; "host"
+	// or "none" with those network modes.
+	Networks []string
 }
 
 // Service is the compose service the container belongs to.

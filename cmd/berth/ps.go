@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/compose"
 	"github.com/berth-dev/berth/internal/hostpaths"
 	"github.com/berth-dev/berth/runtime/container"
+	"github.com/berth-dev/berth/runtime/spec"
 	"github.com/berth-dev/berth/runtime/supervisor"
 )
 
@@ -142,10 +143,25 @@ func printPs(w io.Writer, cs []compose.ContainerStatus, quiet bool, format strin
 			labels = append(labels, k+"="+c.Labels[k])
 		}
 		ports, publishers := psPorts(c)
+		// Mounts and LocalVolumes as docker ps's: a volume by its name
+		// (cut to 15 characters), a bind mount by its source; tmpfs
+		// mounts are not among them.
+		var mounts []string
+		localVolumes := 0
+		for _, m := range c.Mounts {
+			switch {
+			case m.Volume != "":
+				mounts = append(mounts, ellipsis(m.Volume, 15))
+				localVolumes++
+			case m.Type == "bind":
+				mounts = append(mounts, ellipsis(m.Source, 15))
+			}
+		}
 		rows = append(rows, psRow{
 			Command: fmt.Sprintf("%q", strings.Join(c.Command, " ")), CreatedAt: c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
 			ExitCode: c.ExitCode, Health: c.Health, ID: c.ID, Image: c.Image, Labels: strings.Join(labels, ","),
-			LocalVolumes: "0", Name: c.Name, Names: c.Name, Project: c.Project(), Publishers: publishers, Ports: ports,
+			LocalVolumes: strconv.Itoa(localVolumes), Mounts: strings.Join(mounts, ","), Networks: strings.Join(slices.Sorted(slices.Values(c.Networks)), ","),
+			Name: c.Name, Names: c.Name, Project: c.Project(), Publishers: publishers, Ports: ports,
 			RunningFor: units.HumanDuration(now.Sub(c.Created)) + " ago", Service: c.Service(), Size: "0B",
 			State: psState(c), Status: statusText(c, now),
 		})
@@ -174,6 +190,16 @@ func printPs(w io.Writer, cs []compose.ContainerStatus, quiet bool, format strin
 	return tw.Flush()
 }
 
+// ellipsis cuts s to max characters, the last one "…" when cut (docker
+// ps's Ellipsis).
+func ellipsis(s string, max int) string {
+	r := []rune(s)
+	if len(r) <= max {
+		return s
+	}
+	return string(r[:max-1]) + "…"
+}
+
 // psPorts are a container's ports as ps shows them, in docker compose's
 // PORTS column (displayPorts), and its Publishers, sorted as docker
 // compose's (URL, target, published, protocol): the published ones
@@ -181,6 +207,9 @@ func printPs(w io.Writer, cs []compose.ContainerStatus, quiet bool, format strin
 // without URL nor published port.
 func psPorts(c compose.ContainerStatus) (string, []psPublisher) {
 	publishers := []psPublisher{}
+	if !c.Running() {
+		return "", publishers // a stopped container holds no port
+	}
 	published := map[string]bool{}
 	for _, p := range c.Ports {
 		ip := p.HostIP
@@ -358,6 +387,20 @@ func newRmCommand(g *globalOptions, s streams) *cobra.Command {
 	return cmd
 }
 
+// containerNetworks are the networks a container is on, as docker ps
+// names them: its bridged networks, or its network mode host or none.
+func containerNetworks(c spec.Container) []string {
+	switch c.NetworkMode {
+	case "host", "none":
+		return []string{c.NetworkMode}
+	}
+	var names []string
+	for _, a := range c.Networks {
+		names = append(names, a.Network)
+	}
+	return names
+}
+
 // containerStore gives compose the runtime's containers, with what their
 // supervisors know of them (health, restarts).
 type containerStore struct {
@@ -384,7 +427,7 @@ func (c containerStore) List(ctx context.Context) ([]compose.ContainerStatus, er
 		cs := compose.ContainerStatus{
 			ID: ct.ID, Name: ct.Spec.Name, Image: ct.Spec.Image, Command: ct.Spec.Process.Args,
 			Labels: ct.Spec.Labels, Created: st.Created, StartedAt: st.StartedAt, Status: st.Status, Ports: ct.Spec.Ports, Exposed: ct.Spec.Exposed,
-			Mounts: ct.Spec.Mounts,
+			Mounts: ct.Spec.Mounts, Networks: containerNetworks(ct.Spec),
 		}
 		if st.Exit != nil {
 			cs.ExitCode, cs.FinishedAt = st.Exit.Code, st.Exit.FinishedAt

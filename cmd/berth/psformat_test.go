@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-dev/berth/compose"
 	"github.com/berth-dev/berth/runtime/spec"
@@ -46,6 +48,7 @@ func TestPsTemplate(t *testing.T) {
 // without URL or published port.
 func TestPsPorts(t *testing.T) {
 	c := compose.ContainerStatus{
+		Status:  "running",
 		Ports:   []spec.Port{{HostIP: "127.0.0.1", HostPort: 8001, ContainerPort: 8000, Protocol: "tcp"}, {HostPort: 5353, ContainerPort: 53, Protocol: "udp"}},
 		Exposed: []string{"53/udp", "80/tcp", "443/tcp", "8000/tcp"},
 	}
@@ -57,6 +60,39 @@ func TestPsPorts(t *testing.T) {
 		{URL: "0.0.0.0", TargetPort: 53, PublishedPort: 5353, Protocol: "udp"}, {URL: "127.0.0.1", TargetPort: 8000, PublishedPort: 8001, Protocol: "tcp"}}
 	if !slices.Equal(pubs, want) {
 		t.Errorf("publishers %+v, want %+v", pubs, want)
+	}
+	// A stopped container holds no port, as docker ps shows it.
+	c.Status = "exited"
+	if ports, pubs := psPorts(c); ports != "" || len(pubs) != 0 || pubs == nil {
+		t.Errorf("stopped: ports %q, publishers %+v", ports, pubs)
+	}
+}
+
+// TestPsRowMountsNetworks: Networks, Mounts and LocalVolumes of ps --format
+// json as docker ps's: the networks by name, sorted; a volume by its name
+// and a bind mount by its source, each cut to 15 characters; the volumes
+// counted.
+func TestPsRowMountsNetworks(t *testing.T) {
+	c := compose.ContainerStatus{
+		Name: "p-a-1", Status: "running",
+		Networks: []string{"p_front", "p_back"},
+		Mounts: []spec.Mount{
+			{Type: "bind", Source: "/srv/data/long/path", Target: "/data", Volume: "p_db"},
+			{Type: "bind", Source: "/home/me/app", Target: "/app"},
+			{Type: "tmpfs", Target: "/tmp"},
+			{Type: "bind", Source: "/x", Target: "/anon", Volume: "0123456789abcdef0123"},
+		},
+	}
+	var b strings.Builder
+	if err := printPs(&b, []compose.ContainerStatus{c}, false, "json", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var row psRow
+	if err := json.Unmarshal([]byte(b.String()), &row); err != nil {
+		t.Fatal(err)
+	}
+	if row.Networks != "p_back,p_front" || row.Mounts != "p_db,/home/me/app,0123456789abcd…" || row.LocalVolumes != "2" {
+		t.Errorf("networks %q, mounts %q, local volumes %q", row.Networks, row.Mounts, row.LocalVolumes)
 	}
 }
 

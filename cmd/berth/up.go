@@ -489,7 +489,7 @@ func attachUp(ctx context.Context, g *globalOptions, s streams, eng *engine, f *
 func containerNames(cs []compose.ContainerStatus) []string {
 	var names []string
 	for _, c := range cs {
-		names = append(names, c.Name)
+		names = append(names, c.DisplayName())
 	}
 	return names
 }
@@ -512,7 +512,7 @@ var logColors = []color.Attribute{color.FgCyan, color.FgYellow, color.FgGreen, c
 func newLogPrinter(w io.Writer, cs []compose.ContainerStatus, noColor, noPrefix, timestamps bool) *logPrinter {
 	p := &logPrinter{w: w, noPrefix: noPrefix, timestamps: timestamps, colors: map[string]*color.Color{}, noColor: noColor || color.NoColor}
 	for _, c := range cs {
-		p.width = max(p.width, len(c.Name))
+		p.width = max(p.width, len(c.DisplayName()))
 	}
 	return p
 }
@@ -538,10 +538,11 @@ func (p *logPrinter) prefix(c compose.ContainerStatus) string {
 	if p.noPrefix {
 		return ""
 	}
-	if len(c.Name) > p.width {
-		p.width = len(c.Name)
+	name := c.DisplayName()
+	if len(name) > p.width {
+		p.width = len(name)
 	}
-	return p.colorOf(c.Service()).Sprintf("%-*s | ", p.width, c.Name)
+	return p.colorOf(c.Service()).Sprintf("%-*s | ", p.width, name)
 }
 
 func (p *logPrinter) line(l compose.LogLine) error {
@@ -564,5 +565,5 @@ func (p *logPrinter) line(l compose.LogLine) error {
 func (p *logPrinter) exited(c compose.ContainerStatus) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "%s exited with code %d\n", p.colorOf(c.Service()).Sprint(c.Name), c.ExitCode)
+	fmt.Fprintf(p.w, "%s exited with code %d\n", p.colorOf(c.Service()).Sprint(c.DisplayName()), c.ExitCode)
 }
