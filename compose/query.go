@@ -41,6 +41,11 @@ func RunningContainer(ctx context.Context, lo project.Options, eng Engine, servi
 			return c, nil
 		}
 	}
+	for _, c := range cs {
+		if (index == 0 || c.Number() == index) && c.Status == "paused" {
+			return ContainerStatus{}, fmt.Errorf("%w: container %s is paused: unpause it (berth unpause %s) before exec", errdefs.ErrFailedPrecondition, c.Name, service)
+		}
+	}
 	if index > 0 {
 		return ContainerStatus{}, fmt.Errorf("%w: service %q is not running container #%d", errdefs.ErrFailedPrecondition, service, index)
 	}

@@ -247,6 +247,9 @@ func TestUpDown(t *testing.T) {
 	if e := c.ps()["demo-web-1"]; e.State != "paused" {
 		t.Errorf("pause: %+v", e)
 	}
+	if out, code := c.run("", "exec", "-T", "web", "true"); code == 0 || !strings.Contains(out, "container demo-web-1 is paused: unpause it (berth unpause web) before exec") {
+		t.Errorf("exec in a paused container: exit %d\n%s", code, out)
+	}
 	c.must("unpause", "web")
 	c.must("kill", "-s", "SIGKILL", "web")
 	eventually(t, 5*time.Second, "web killed", func() bool { return c.ps()["demo-web-1"].State == "exited" })
@@ -1190,5 +1193,34 @@ services:
 			t.Errorf("%s: containers left: %v", tc.key, left)
 		}
 	}
+	c.checkClean(before)
+}
+
+// TestLogsFollowInterrupted: Ctrl-C ends logs -f quietly, with status 130,
+// as a shell reports an interrupted command.
+func TestLogsFollowInterrupted(t *testing.T) {
+	c := newCLI(t, `
+name: follow
+services:
+  talk:
+    image: busybox
+    command: ["sh", "-c", "echo hello; exec sleep 1000"]
+`)
+	before := c.hostState()
+	c.must("up", "-d")
+	cmd, _, stop := c.command("logs", "-f", "--no-log-prefix", "talk")
+	defer stop()
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the line followed", func() bool { return strings.Contains(out.String(), "hello") })
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 130 || out.String() != "hello\n" {
+		t.Errorf("logs -f interrupted: %v, output %q", err, out.String())
+	}
+	c.must("down", "-t", "0")
 	c.checkClean(before)
 }

@@ -74,6 +74,11 @@ func run(ctx context.Context, args []string, s streams, environ []string) int {
 		if errors.As(err, &code) {
 			return int(code)
 		}
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// Interrupted (Ctrl-C, SIGTERM): the user knows; a command
+			// such as logs -f ends so, with the shell's status for it.
+			return 130
+		}
 		fmt.Fprintln(s.err, err)
 		return 1
 	}

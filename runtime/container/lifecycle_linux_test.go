@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -126,6 +127,15 @@ func TestExec(t *testing.T) {
 	}
 	if strings.TrimSpace(out.String()) != "tty" {
 		t.Errorf("exec with tty output %q", out.String())
+	}
+
+	// A working directory that is not there fails, as docker exec -w
+	// does, and is not made.
+	if _, err := ct.Exec(ctx, ExecOptions{Args: []string{"pwd"}, WorkingDir: "/nonexistent"}); err == nil || !strings.Contains(err.Error(), "/nonexistent") {
+		t.Errorf("exec in a missing working directory: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(rt.dir(c.ID), "rootfs", "nonexistent")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("exec made its missing working directory: %v", err)
 	}
 
 	st, err := ct.Stats(ctx)

@@ -95,7 +95,7 @@ func (c *Container) Start(ctx context.Context, o StartOptions) (retErr error) {
 			}
 		}
 	}
-	proc, err := c.process(rootfs, c.Spec.Process.Args, c.Spec.Process.Env, c.Spec.Process.User, c.Spec.Process.GroupAdd, c.Spec.Process.WorkingDir)
+	proc, err := c.process(rootfs, c.Spec.Process.Args, c.Spec.Process.Env, c.Spec.Process.User, c.Spec.Process.GroupAdd, c.Spec.Process.WorkingDir, true)
 	if err != nil {
 		return fmt.Errorf("container %s: %w", c.Spec.Name, err)
 	}
@@ -825,7 +825,7 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (int, error) {
 	}
 	env := append(append([]string(nil), c.Spec.Process.Env...), o.Env...)
 	rootfs := filepath.Join(c.rt.dir(c.ID), "rootfs")
-	proc, err := c.process(rootfs, o.Args, env, user, c.Spec.Process.GroupAdd, wd)
+	proc, err := c.process(rootfs, o.Args, env, user, c.Spec.Process.GroupAdd, wd, false)
 	if err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", c.Spec.Name, err)
 	}

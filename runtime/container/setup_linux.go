@@ -110,8 +110,9 @@ func hostResolvConf() []byte {
 
 // process builds a libcontainer process: the user resolved inside the
 // container's root filesystem, HOME from it when the environment has none,
-// the working directory created there.
-func (c *Container) process(root string, args, env []string, user string, groupAdd []string, wd string) (*libcontainer.Process, error) {
+// the working directory created there when mkdir says so (the container's
+// own process, as Docker's; not an exec's, which fails in a missing one).
+func (c *Container) process(root string, args, env []string, user string, groupAdd []string, wd string, mkdir bool) (*libcontainer.Process, error) {
 	if len(args) == 0 {
 		return nil, fmt.Errorf("no command: the image has no entrypoint or cmd, and the service sets none")
 	}
@@ -124,8 +125,10 @@ func (c *Container) process(root string, args, env []string, user string, groupA
 		return nil, fmt.Errorf("working_dir: %w", err)
 	}
 	// Docker creates a missing working directory owned by root.
-	if err := rootfs.MkdirWorkingDir(root, cwd, 0, 0); err != nil {
-		return nil, fmt.Errorf("working_dir: %w", err)
+	if mkdir {
+		if err := rootfs.MkdirWorkingDir(root, cwd, 0, 0); err != nil {
+			return nil, fmt.Errorf("working_dir: %w", err)
+		}
 	}
 	env = slices.Clone(env)
 	if !slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "HOME=") }) {
