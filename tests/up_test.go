@@ -1093,6 +1093,9 @@ services:
 	if err := os.WriteFile(filepath.Join(c.dir, "other.yaml"), []byte(other), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// newCLI's cleanup takes down the default file's project; the second
+	// one goes too, also when the test fails.
+	t.Cleanup(func() { c.run("", "-f", "other.yaml", "down", "-t", "0") })
 	running := c.hostState()
 	out, code = c.run("", "-f", "other.yaml", "up", "-d")
 	if code == 0 || !strings.Contains(out, `service "b": container_name: conflict: container name "same" is already in use by a container of project "first"`) {

@@ -358,8 +358,8 @@ func libcontainerConfig(c *spec.Container, s *specs.Spec) (*configs.Config, erro
 // making anything: callers check every container before they make the
 // first, so that a bad one leaves the host as it was.
 func (r *Runtime) Check(c spec.Container) error {
-	if !validID(c.Name) {
-		return fmt.Errorf("%w: container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", errdefs.ErrInvalidArgument, c.Name)
+	if err := checkName(c.Name); err != nil {
+		return err
 	}
 	// Stand-ins for the files Create writes and for the network
 	// namespace the network attachment makes: only their paths matter

@@ -25,8 +25,8 @@ func (r *Runtime) namesDir() string { return filepath.Join(r.root, ".names") }
 // holds it. A link left to a container that is gone (a crash between its
 // removal and its link's) is taken over.
 func (r *Runtime) claimName(ctx context.Context, name, id string) error {
-	if !validID(name) {
-		return fmt.Errorf("%w: container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", errdefs.ErrInvalidArgument, name)
+	if err := checkName(name); err != nil {
+		return err
 	}
 	if err := r.ensureNames(); err != nil {
 		return err
@@ -61,6 +61,15 @@ func (r *Runtime) claimName(ctx context.Context, name, id string) error {
 		}
 		unlock()
 	}
+}
+
+// checkName refuses a name Docker would not give a container (and that
+// could not be a link's name).
+func checkName(name string) error {
+	if !validID(name) {
+		return fmt.Errorf("%w: container name %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", errdefs.ErrInvalidArgument, name)
+	}
+	return nil
 }
 
 // releaseName removes the name's link if it is the container id's.
