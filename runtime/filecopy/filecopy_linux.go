@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/openat2"
 )
 
 const inRoot = unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS
@@ -215,7 +217,7 @@ func openSource(root *Root, src string, follow bool) (int, unix.Stat_t, error) {
 	if !follow {
 		flags |= unix.O_NOFOLLOW
 	}
-	fd, err := openat2(root.fd, src, flags, inRoot)
+	fd, err := openat2.Open(root.fd, src, &unix.OpenHow{Flags: flags, Resolve: inRoot})
 	if err != nil {
 		return -1, unix.Stat_t{}, fmt.Errorf("%s: %w", where(root, src), &os.PathError{Op: "open", Path: src, Err: err})
 	}
@@ -253,7 +255,7 @@ func baseName(src string) string {
 // content into an existing one).
 func destination(to *Root, dst string, srcDir, contents bool, srcBase string) (dir, base string, err error) {
 	var st unix.Stat_t
-	fd, err := openat2(to.fd, dst, unix.O_PATH|unix.O_CLOEXEC, inRoot)
+	fd, err := openat2.Open(to.fd, dst, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: inRoot})
 	exists := err == nil
 	if exists {
 		err = unix.Fstat(fd, &st)
@@ -431,7 +433,7 @@ type writer struct {
 // made for a link (in a volume the host shares, say) only makes the copy
 // fail, never write where the link points.
 func newWriter(root *Root, dir, base string, o Options) (*writer, error) {
-	fd, err := openat2(root.fd, dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, inRoot)
+	fd, err := openat2.Open(root.fd, dir, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: inRoot})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", where(root, dir), &os.PathError{Op: "open", Path: dir, Err: err})
 	}
@@ -439,17 +441,6 @@ func newWriter(root *Root, dir, base string, o Options) (*writer, error) {
 }
 
 func (w *writer) close() { unix.Close(w.dirfd) }
-
-// openat2 is unix.Openat2, tried again when a rename elsewhere made a
-// resolution through ".." unsafe to finish (EAGAIN).
-func openat2(dirfd int, name string, flags uint64, resolve uint64) (int, error) {
-	for i := 0; ; i++ {
-		fd, err := unix.Openat2(dirfd, name, &unix.OpenHow{Flags: flags, Resolve: resolve})
-		if err != unix.EAGAIN || i == 100 {
-			return fd, err
-		}
-	}
-}
 
 // locate opens the directory an entry goes in, resolved in the root, and
 // returns it with the entry's name there; -1 for the top when it is dir
@@ -464,7 +455,7 @@ func (w *writer) locate(e entry) (parent int, name string, err error) {
 	if dir == "" {
 		dir = "."
 	}
-	fd, err := openat2(w.dirfd, dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, unix.RESOLVE_BENEATH|unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_MAGICLINKS)
+	fd, err := openat2.Open(w.dirfd, dir, &unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS})
 	if err != nil {
 		return -1, "", fmt.Errorf("%s: %w", where(w.root, path.Join(w.dir, dir)), &os.PathError{Op: "open", Path: dir, Err: err})
 	}

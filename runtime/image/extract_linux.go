@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/openat2"
 )
 
 // Overlayfs's markers, which the layer directories carry so that they can be
@@ -337,7 +339,7 @@ func (x *extractor) openDir(name string) (int, error) {
 	if name == "" {
 		name = "."
 	}
-	fd, err := unix.Openat2(x.root, name, &unix.OpenHow{
+	fd, err := openat2.Open(x.root, name, &unix.OpenHow{
 		Flags:   unix.O_DIRECTORY | unix.O_RDONLY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
 	})

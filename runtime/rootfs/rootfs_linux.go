@@ -9,6 +9,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/openat2"
 )
 
 // inRoot resolves a path the way the container will see it: absolute
@@ -52,7 +54,7 @@ func openRoot(root string) (int, error) {
 func readFileInRoot(rootfd int, name string) ([]byte, error) {
 	// Look first, through a descriptor that cannot read: opening a FIFO
 	// would block and opening a device could have effects of its own.
-	pfd, err := unix.Openat2(rootfd, name, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: inRoot})
+	pfd, err := openat2.Open(rootfd, name, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: inRoot})
 	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
 		return nil, nil
 	}
@@ -70,7 +72,7 @@ func readFileInRoot(rootfd int, name string) ([]byte, error) {
 	}
 	// O_NONBLOCK: should the name have been swapped for a FIFO since,
 	// the open returns at once and the check below refuses it.
-	fd, err := unix.Openat2(rootfd, name, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC, Resolve: inRoot})
+	fd, err := openat2.Open(rootfd, name, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC, Resolve: inRoot})
 	if err != nil {
 		return nil, explainOpen(err)
 	}
@@ -151,7 +153,7 @@ func MkdirWorkingDir(root, dir string, uid, gid uint32) error {
 	if name == "" {
 		name = "."
 	}
-	fd, err := unix.Openat2(rootfd, name, &unix.OpenHow{
+	fd, err := openat2.Open(rootfd, name, &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
 		Resolve: inRoot | unix.RESOLVE_NO_SYMLINKS,
 	})
@@ -229,7 +231,7 @@ func resolveDir(rootfd int, dir string) (existing, missing []string, err error) 
 		if parent == "" {
 			parent = "."
 		}
-		pfd, err := unix.Openat2(rootfd, parent, &unix.OpenHow{
+		pfd, err := openat2.Open(rootfd, parent, &unix.OpenHow{
 			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
 			Resolve: inRoot | unix.RESOLVE_NO_SYMLINKS,
 		})
