@@ -117,6 +117,9 @@ func containerSpec(p *types.Project, svc types.ServiceConfig, number int, id str
 	if err := checkSupported(svc); err != nil {
 		return spec.Container{}, err
 	}
+	if _, err := dnsServers(svc); err != nil {
+		return spec.Container{}, err
+	}
 	cfg := img.Config.Config
 	b := containerBuilder{svc: svc}
 

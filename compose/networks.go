@@ -205,6 +205,14 @@ func connect(ctx context.Context, p *types.Project, svc types.ServiceConfig, c *
 			nm.Release(context.WithoutCancel(ctx), c.ID)
 		}
 	}()
+	// The embedded DNS answers the network's names and forwards the
+	// others to the service's dns servers, or else the host's, as
+	// Docker's does on user-defined networks: naming the dns servers in
+	// resolv.conf would cut the container off from the network's names.
+	servers, err := dnsServers(svc)
+	if err != nil {
+		return err
+	}
 	c.NetworkMode = "bridge"
 	c.NetNS = nm.NetNSPath(c.ID)
 	for _, key := range keys {
@@ -216,7 +224,7 @@ func connect(ctx context.Context, p *types.Project, svc types.ServiceConfig, c *
 		if err != nil {
 			return fmt.Errorf("service %q: network %s: %w", svc.Name, cfg.Name, err)
 		}
-		r := netspec.EndpointRequest{Network: n.Name, ContainerID: c.ID, Name: c.Name, Service: svc.Name, MAC: svc.MacAddress}
+		r := netspec.EndpointRequest{Network: n.Name, ContainerID: c.ID, Name: c.Name, Service: svc.Name, MAC: svc.MacAddress, DNS: servers}
 		r.Aliases = append(r.Aliases, svc.Name, c.ID[:12])
 		if c.Hostname != "" && c.Hostname != c.ID[:12] {
 			r.Aliases = append(r.Aliases, c.Hostname)
@@ -250,9 +258,7 @@ func connect(ctx context.Context, p *types.Project, svc types.ServiceConfig, c *
 		}
 		c.Networks = append(c.Networks, spec.NetworkAttachment{Network: n.Name, Priority: priority(svc, key), IP: ep.IP, Gateway: n.Gateway, Internal: n.Internal})
 	}
-	if len(svc.DNS) == 0 {
-		c.DNS = []string{c.Networks[0].Gateway.String()}
-	}
+	c.DNS = []string{c.Networks[0].Gateway.String()}
 	if !o.publish {
 		return nil
 	}
@@ -264,6 +270,19 @@ func connect(ctx context.Context, p *types.Project, svc types.ServiceConfig, c *
 		c.Ports = append(c.Ports, ports...)
 	}
 	return nil
+}
+
+// dnsServers are the addresses of a service's dns servers.
+func dnsServers(svc types.ServiceConfig) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, s := range svc.DNS {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, &project.Error{Service: svc.Name, Key: "dns", Err: fmt.Errorf("%w: %q is not an IP address", errdefs.ErrInvalidArgument, s)}
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 // shareNetwork puts c in the network namespace of another container
@@ -288,7 +307,9 @@ func shareNetwork(p *types.Project, svc types.ServiceConfig, c *spec.Container, 
 		if keys := serviceNetworks(other); len(keys) == 0 {
 			return fail("%w: service %s has network_mode %q: only a service with networks of its own can share them", errdefs.ErrNotImplemented, target, other.NetworkMode)
 		} else if cfg, err := networkConfig(p, keys[0]); err == nil {
-			if n, err := nm.Get(cfg.Name); err == nil && len(other.DNS) == 0 {
+			// The other's embedded DNS, which forwards to the other's
+			// dns servers: c asks from the other's address.
+			if n, err := nm.Get(cfg.Name); err == nil {
 				dns = []string{n.Gateway.String()}
 			}
 		}

@@ -265,7 +265,7 @@ func (m *Manager) Allocate(ctx context.Context, r EndpointRequest) (Endpoint, er
 		}
 		ep.IP = ip
 	}
-	ep.ContainerID, ep.Name, ep.Service, ep.Aliases, ep.Links = r.ContainerID, r.Name, r.Service, r.Aliases, r.Links
+	ep.ContainerID, ep.Name, ep.Service, ep.Aliases, ep.Links, ep.DNS = r.ContainerID, r.Name, r.Service, r.Aliases, r.Links, r.DNS
 	ep.MAC = r.MAC
 	if ep.MAC == "" {
 		ep.MAC = macOf(ep.IP)

@@ -407,6 +407,20 @@ func InNetNS(path string, fn func() error) error {
 	})
 }
 
+// DialIn is a dial function that connects from the network namespace at
+// path: the embedded DNS reaches a resolver on a container's own loopback
+// with it.
+func DialIn(path string) func(ctx context.Context, network, address string) (net.Conn, error) {
+	return func(ctx context.Context, network, address string) (c net.Conn, err error) {
+		err = InNetNS(path, func() error {
+			var d net.Dialer
+			c, err = d.DialContext(ctx, network, address)
+			return err
+		})
+		return c, err
+	}
+}
+
 // NewNetNS makes a network namespace bound at path; RemoveNetNS removes
 // it. Tests use them to play another host.
 func NewNetNS(path string) error    { return newNetNS(path) }

@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
 
 	"github.com/berth-dev/berth/network"
@@ -651,4 +653,121 @@ func (c *cli) network(name string) (id, bridge string) {
 		c.t.Fatal(err)
 	}
 	return n.ID, n.Bridge
+}
+
+// TestDNSServers: with dns: set, a container still resolves the network's
+// names (resolv.conf names the embedded DNS, as Docker's does on a
+// user-defined network), and its other names are asked of its own
+// servers: one on another host, and one on the container's own loopback
+// (a resolver the container runs); a container in its network namespace
+// (network_mode: service:) asks them too; a container without dns: never
+// asks them.
+func TestDNSServers(t *testing.T) {
+	c := newCLI(t, `
+name: dnsfwd
+services:
+  web:
+    image: busybox
+    init: true
+    command: ["sleep", "1000"]
+  client:
+    image: busybox
+    init: true
+    command: ["sleep", "1000"]
+    dns: [10.250.3.2]
+    dns_search: [example.test]
+  local:
+    image: busybox
+    init: true
+    command: ["sleep", "1000"]
+    dns: [127.0.0.1]
+  sidecar:
+    image: busybox
+    init: true
+    command: ["sleep", "1000"]
+    network_mode: service:client
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.123.47.0/24
+`)
+	p := newPeer(t, c, 3)
+	before := c.hostState()
+	remote := serveDNSIn(t, p.ns, p.addr+":53", "outside.test.", "192.0.2.77")
+	c.must("up", "-d")
+	objs := c.netObjects("dnsfwd_default")
+	local := serveDNSIn(t, filepath.Join(c.runDir, "netns", c.ps()["dnsfwd-local-1"].ID), "127.0.0.1:53", "inner.test.", "192.0.2.88")
+
+	resolv := c.must("exec", "-T", "client", "cat", "/etc/resolv.conf")
+	if !strings.Contains(resolv, "nameserver 10.123.47.1\n") || strings.Contains(resolv, "10.250.3.2") || !strings.Contains(resolv, "search example.test\n") {
+		t.Errorf("client's resolv.conf names the embedded DNS and the dns_search domain only:\n%s", resolv)
+	}
+	for _, q := range []struct{ svc, name, want string }{
+		{"client", "outside.test", "192.0.2.77"},
+		// web. without the search domain, which nslookup would try
+		// alone: web.example.test is client's server's to answer.
+		{"client", "web.", "10.123.47."},
+		{"local", "inner.test", "192.0.2.88"},
+		{"local", "web", "10.123.47."},
+		{"web", "client", "10.123.47."},
+		// In client's network namespace, sidecar asks as client.
+		{"sidecar", "outside.test", "192.0.2.77"},
+	} {
+		out, code := c.run("", "exec", "-T", q.svc, "nslookup", q.name)
+		if code != 0 || !strings.Contains(out, "Address: "+q.want) {
+			t.Errorf("%s: nslookup %s: %d, want an address %s…:\n%s", q.svc, q.name, code, q.want, out)
+		}
+	}
+	// web has no dns: its outside names go to the host's resolvers.
+	c.run("", "exec", "-T", "web", "timeout", "10", "nslookup", "outside.test")
+	if n := remote.Load(); n != 2 {
+		t.Errorf("client's server got %d queries for outside.test, want 2 (client's and sidecar's)", n)
+	}
+	if n := local.Load(); n != 1 {
+		t.Errorf("local's own server got %d queries for inner.test, want 1", n)
+	}
+	c.must("down")
+	c.checkClean(before)
+	c.checkNetGone(objs)
+}
+
+// serveDNSIn serves DNS over UDP on addr in the network namespace at ns
+// until the test ends: name has an A record ip, other names none. It
+// counts the queries for name's A record.
+func serveDNSIn(t *testing.T, ns, addr, name, ip string) *atomic.Int32 {
+	t.Helper()
+	var pc net.PacketConn
+	if err := network.InNetNS(ns, func() (err error) {
+		pc, err = net.ListenPacket("udp", addr)
+		return err
+	}); err != nil {
+		t.Fatalf("DNS server on %s: %v", addr, err)
+	}
+	var asked atomic.Int32
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg).SetReply(req)
+		q := req.Question[0]
+		switch {
+		case !strings.EqualFold(q.Name, name):
+			m.Rcode = dns.RcodeNameError
+		case q.Qtype == dns.TypeA:
+			asked.Add(1)
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 30}, A: net.ParseIP(ip)})
+		}
+		w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.ActivateAndServe()
+	}()
+	<-started
+	t.Cleanup(func() {
+		srv.Shutdown()
+		<-done
+	})
+	return &asked
 }

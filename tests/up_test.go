@@ -1173,6 +1173,8 @@ func TestUpRefusesBadServiceFirst(t *testing.T) {
 		{"image: busybox\n    sysctls: {kernel.notallowed: 1}", `sysctl "kernel.notallowed" is not in a separate kernel namespace`},
 		{"image: busybox\n    deploy: {restart_policy: {condition: bogus}}", `deploy.restart_policy.condition: "bogus"`},
 		{"image: busybox-missing:1", `service "b": image:`},
+		{"image: busybox\n    dns: [not-an-ip]", `dns: invalid argument: "not-an-ip" is not an IP address`},
+		{"image: busybox\n    dns_opt: [\"two words\"]", `dns_opt: "two words": an option is a word`},
 	} {
 		c.writeCompose(fmt.Sprintf(`
 name: bad

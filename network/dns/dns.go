@@ -56,6 +56,12 @@ type Config struct {
 	// Upstreams are the host's resolvers (see Upstreams), tried in order
 	// for the names that are not the network's.
 	Upstreams []netip.AddrPort
+	// UpstreamsFrom, when not nil, names the resolvers of the container
+	// that asks (its dns: servers), which replace Upstreams for its
+	// queries; nil or none means Upstreams. Docker's embedded DNS
+	// forwards to a container's dns: servers in the same way, so that
+	// the container keeps resolving the network's names.
+	UpstreamsFrom func(client netip.Addr) []Upstream
 	// Timeout bounds the exchange with one upstream before the next is
 	// tried; 4s (Docker's) when 0.
 	Timeout time.Duration
@@ -81,6 +87,16 @@ const (
 	readSize = dns.DefaultMsgSize
 )
 
+// Upstream is a resolver that the server forwards to.
+type Upstream struct {
+	Addr netip.AddrPort
+	// Dial, when not nil, connects to Addr instead of a net.Dialer: a
+	// container's dns: server on the container's own loopback is a
+	// resolver that the container runs, reached from the container's
+	// network namespace as Docker reaches it.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+}
+
 // Server is a network's DNS server, bound and ready to serve.
 type Server struct {
 	udp   net.PacketConn
@@ -88,9 +104,14 @@ type Server struct {
 	names names
 	// lookupFrom is Config.LookupFrom.
 	lookupFrom func(client netip.Addr, name string) ([]netip.Addr, bool)
-	upstreams  []netip.AddrPort
-	timeout    time.Duration
-	logf       func(format string, args ...any)
+	// addr is where the server listens: an upstream there is the server
+	// itself, never forwarded to.
+	addr          netip.AddrPort
+	internal      bool
+	upstreams     []Upstream
+	upstreamsFrom func(client netip.Addr) []Upstream
+	timeout       time.Duration
+	logf          func(format string, args ...any)
 	// forwards holds a token per query being forwarded (maxForwards).
 	forwards chan struct{}
 }
@@ -155,28 +176,52 @@ func Listen(ctx context.Context, c Config) (_ *Server, retErr error) {
 		return nil, fmt.Errorf("embedded DNS server: listen on tcp %s: %w", addr, err)
 	}
 
-	var upstreams []netip.AddrPort
+	s := &Server{
+		udp:           udp,
+		tcp:           tcp,
+		names:         names{lookup: c.Lookup, reverse: c.Reverse},
+		lookupFrom:    c.LookupFrom,
+		addr:          addr,
+		internal:      c.Internal,
+		upstreamsFrom: c.UpstreamsFrom,
+		timeout:       timeout,
+		logf:          logf,
+		forwards:      make(chan struct{}, maxForwards),
+	}
+	hosts := make([]Upstream, 0, len(c.Upstreams))
 	for _, u := range c.Upstreams {
-		// An upstream that is this very server would make every outside
-		// name loop between its own sockets until the timeout.
-		if u.Addr().Unmap() == addr.Addr().Unmap() && u.Port() == addr.Port() {
+		hosts = append(hosts, Upstream{Addr: u})
+	}
+	s.upstreams = s.usable(hosts)
+	return s, nil
+}
+
+// usable are the upstreams that the server may forward to: none on an
+// internal network, and never the server itself, which would make every
+// outside name loop between its own sockets until the timeout.
+func (s *Server) usable(ups []Upstream) []Upstream {
+	if s.internal {
+		return nil
+	}
+	var out []Upstream
+	for _, u := range ups {
+		if u.Dial == nil && u.Addr.Addr().Unmap() == s.addr.Addr().Unmap() && u.Addr.Port() == s.addr.Port() {
 			continue
 		}
-		upstreams = append(upstreams, u)
+		out = append(out, u)
 	}
-	if c.Internal {
-		upstreams = nil
+	return out
+}
+
+// upstreamsOf are the upstreams for a query of client: its own when it
+// has usable ones, the host's otherwise.
+func (s *Server) upstreamsOf(client netip.Addr) []Upstream {
+	if s.upstreamsFrom != nil && !s.internal {
+		if ups := s.usable(s.upstreamsFrom(client)); len(ups) > 0 {
+			return ups
+		}
 	}
-	return &Server{
-		udp:        udp,
-		tcp:        tcp,
-		names:      names{lookup: c.Lookup, reverse: c.Reverse},
-		lookupFrom: c.LookupFrom,
-		upstreams:  upstreams,
-		timeout:    timeout,
-		logf:       logf,
-		forwards:   make(chan struct{}, maxForwards),
-	}, nil
+	return s.upstreams
 }
 
 // Close releases the sockets of a server that is not served; Serve closes
@@ -238,22 +283,26 @@ func run(ctx context.Context, srv *dns.Server) error {
 // upstreams.
 func (s *Server) handle(ctx context.Context, w dns.ResponseWriter, req *dns.Msg) {
 	_, overTCP := w.LocalAddr().(*net.TCPAddr)
+	var client netip.Addr
+	if ap, err := netip.ParseAddrPort(w.RemoteAddr().String()); err == nil {
+		client = ap.Addr().Unmap()
+	}
 	names := s.names
 	if s.lookupFrom != nil {
-		var client netip.Addr
-		if ap, err := netip.ParseAddrPort(w.RemoteAddr().String()); err == nil {
-			client = ap.Addr().Unmap()
-		}
 		names.lookup = func(name string) ([]netip.Addr, bool) { return s.lookupFrom(client, name) }
-	}
-	reply := names.answer(req)
-	if reply == nil {
-		reply = s.forward(ctx, req, overTCP)
 	}
 	// RA says whether this server recurses for the names it does not hold
 	// (RFC 1035), which it does when it may forward, whatever the
-	// upstream that answered says of itself.
-	reply.RecursionAvailable = len(s.upstreams) > 0
+	// upstream that answered says of itself. The client's own upstreams
+	// are looked up only when a query needs them.
+	reply := names.answer(req)
+	if reply == nil {
+		ups := s.upstreamsOf(client)
+		reply = s.forward(ctx, req, ups, overTCP)
+		reply.RecursionAvailable = len(ups) > 0
+	} else {
+		reply.RecursionAvailable = !s.internal && (len(s.upstreams) > 0 || s.upstreamsFrom != nil)
+	}
 	if !overTCP {
 		// A client over UDP gets what fits its buffer, with the TC bit
 		// set when records had to go, so that it asks again over TCP.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/vishvananda/netlink"
+
+	berthnet "github.com/berth-dev/berth/network"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
@@ -88,7 +93,6 @@ type upstream struct {
 
 func startUpstream(t *testing.T, h func(w dns.ResponseWriter, req *dns.Msg)) *upstream {
 	t.Helper()
-	var u *upstream
 	var pc net.PacketConn
 	var l net.Listener
 	var err error
@@ -100,7 +104,14 @@ func startUpstream(t *testing.T, h func(w dns.ResponseWriter, req *dns.Msg)) *up
 	if err != nil {
 		t.Fatal(err)
 	}
-	u = &upstream{addr: netip.MustParseAddrPort(pc.LocalAddr().String())}
+	return serveUpstream(t, pc, l, h)
+}
+
+// serveUpstream serves h on pc and l, bound to one address, until the
+// test ends.
+func serveUpstream(t *testing.T, pc net.PacketConn, l net.Listener, h func(w dns.ResponseWriter, req *dns.Msg)) *upstream {
+	t.Helper()
+	u := &upstream{addr: netip.MustParseAddrPort(pc.LocalAddr().String())}
 	handler := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 		if _, ok := w.LocalAddr().(*net.TCPAddr); ok {
 			u.tcp.Add(1)
@@ -447,4 +458,125 @@ func TestServeLookupFrom(t *testing.T) {
 		asked = netip.Addr{}
 		mu.Unlock()
 	}
+}
+
+// UpstreamsFrom: a container's own resolvers (its dns: servers) answer
+// its outside names; the host's answer when it has none, or only the
+// server itself; an internal network forwards to neither.
+func TestServeUpstreamsFrom(t *testing.T) {
+	host := startUpstream(t, answering(1, false))
+	own := startUpstream(t, answering(2, false))
+	var mu sync.Mutex
+	var ups []Upstream
+	c := Config{
+		Upstreams: []netip.AddrPort{host.addr},
+		UpstreamsFrom: func(client netip.Addr) []Upstream {
+			mu.Lock()
+			defer mu.Unlock()
+			if client != loopback {
+				return nil
+			}
+			return ups
+		},
+	}
+	server := start(t, c)
+	set := func(u ...Upstream) {
+		mu.Lock()
+		ups = u
+		mu.Unlock()
+	}
+
+	set(Upstream{Addr: own.addr})
+	for _, network := range []string{"udp", "tcp"} {
+		if r, want := records(ask(t, network, server, "example.com.", dns.TypeA)), "NOERROR: A 192.0.2.1, A 192.0.2.2"; r != want {
+			t.Errorf("own upstream, over %s: got %s, want %s", network, r, want)
+		}
+	}
+	// The network's names are still the network's.
+	if r, want := records(ask(t, "udp", server, "web.", dns.TypeA)), "NOERROR: A 10.0.0.2, A 10.0.0.3, A 10.0.0.4"; r != want {
+		t.Errorf("own upstream: web: got %s, want %s", r, want)
+	}
+	if n := host.udp.Load() + host.tcp.Load(); n != 0 {
+		t.Errorf("the host's upstream got %d queries of a client with its own", n)
+	}
+
+	// None, or only the server itself: the host's.
+	for _, u := range [][]Upstream{nil, {{Addr: server}}} {
+		set(u...)
+		if r, want := records(ask(t, "udp", server, "example.com.", dns.TypeA)), "NOERROR: A 192.0.2.1"; r != want {
+			t.Errorf("upstreams %v: got %s, want %s", u, r, want)
+		}
+	}
+
+	set(Upstream{Addr: own.addr})
+	c.Internal = true
+	internal := start(t, c)
+	if r, want := records(ask(t, "udp", internal, "example.com.", dns.TypeA)), "SERVFAIL: "; r != want {
+		t.Errorf("internal: got %s, want %s", r, want)
+	}
+	if n := own.udp.Load() + own.tcp.Load(); n != 2 {
+		t.Errorf("the client's upstream got %d queries, want 2", n)
+	}
+}
+
+// An upstream with a Dial of its own is reached with it: the supervisor
+// dials a resolver on a container's own loopback from the container's
+// namespace.
+func TestServeUpstreamDial(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("this test needs root")
+		}
+		t.Skip("needs root")
+	}
+	nsPath, inner := upstreamInNetNS(t, answering(3, false))
+	server := start(t, Config{
+		UpstreamsFrom: func(netip.Addr) []Upstream { return []Upstream{{Addr: inner.addr, Dial: berthnet.DialIn(nsPath)}} },
+	})
+	for _, network := range []string{"udp", "tcp"} {
+		if r, want := records(ask(t, network, server, "example.com.", dns.TypeA)), "NOERROR: A 192.0.2.1, A 192.0.2.2, A 192.0.2.3"; r != want {
+			t.Errorf("over %s: got %s, want %s", network, r, want)
+		}
+	}
+	if udp, tcp := inner.udp.Load(), inner.tcp.Load(); udp != 1 || tcp != 1 {
+		t.Errorf("the namespace's upstream got %d queries over UDP and %d over TCP, want 1 and 1", udp, tcp)
+	}
+	// The same address from the server's own namespace is not that
+	// resolver: nothing listens there, or something else does.
+	server = start(t, Config{
+		UpstreamsFrom: func(netip.Addr) []Upstream { return []Upstream{{Addr: inner.addr}} },
+		Timeout:       200 * time.Millisecond,
+	})
+	ask(t, "udp", server, "example.com.", dns.TypeA)
+	if udp := inner.udp.Load(); udp != 1 {
+		t.Errorf("the namespace's upstream was reached without entering it (%d queries)", udp)
+	}
+}
+
+// upstreamInNetNS serves h on 127.0.0.1 in a new network namespace, which
+// lives as long as the test: the path of the namespace, and the upstream.
+func upstreamInNetNS(t *testing.T, h func(w dns.ResponseWriter, req *dns.Msg)) (string, *upstream) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "netns")
+	if err := berthnet.NewNetNS(path); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { berthnet.RemoveNetNS(path) })
+	var pc net.PacketConn
+	var l net.Listener
+	err := berthnet.InNetNS(path, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err == nil {
+			err = netlink.LinkSetUp(lo)
+		}
+		if err != nil {
+			return fmt.Errorf("loopback up: %w", err)
+		}
+		pc, l, err = listenBoth(0)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("a resolver in a network namespace: %v", err)
+	}
+	return path, serveUpstream(t, pc, l, h)
 }

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
+	"net"
 	"time"
 
 	"github.com/miekg/dns"
 )
 
-// forward asks the upstreams, in order, about a name that is not the
+// forward asks ups, in order, about a name that is not the
 // network's, and returns the first answer that is not a failure, with the
 // client's ID. The replies of the server itself, when it cannot get one:
 //
@@ -21,8 +21,8 @@ import (
 //     resolution").
 //   - REFUSED when maxForwards queries are already being forwarded and
 //     none ends within the timeout, as Docker does under load.
-func (s *Server) forward(ctx context.Context, req *dns.Msg, overTCP bool) *dns.Msg {
-	if len(s.upstreams) == 0 || len(req.Question) != 1 {
+func (s *Server) forward(ctx context.Context, req *dns.Msg, ups []Upstream, overTCP bool) *dns.Msg {
+	if len(ups) == 0 || len(req.Question) != 1 {
 		return new(dns.Msg).SetRcode(req, dns.RcodeServerFailure)
 	}
 	wait, cancel := context.WithTimeout(ctx, s.timeout)
@@ -40,7 +40,7 @@ func (s *Server) forward(ctx context.Context, req *dns.Msg, overTCP bool) *dns.M
 	// matched on it (miekg/dns drops UDP replies with another ID).
 	q := req.Copy()
 	var errs []error
-	for _, up := range s.upstreams {
+	for _, up := range ups {
 		q.Id = dns.Id()
 		resp, err := s.exchange(ctx, q, up, overTCP)
 		if err != nil {
@@ -53,7 +53,7 @@ func (s *Server) forward(ctx context.Context, req *dns.Msg, overTCP bool) *dns.M
 		// Another upstream may know better: SERVFAIL is often one
 		// resolver's transient failure, REFUSED its policy.
 		if resp.Rcode == dns.RcodeServerFailure || resp.Rcode == dns.RcodeRefused {
-			errs = append(errs, fmt.Errorf("upstream %s: %s", up, dns.RcodeToString[resp.Rcode]))
+			errs = append(errs, fmt.Errorf("upstream %s: %s", up.Addr, dns.RcodeToString[resp.Rcode]))
 			continue
 		}
 		resp.Id = req.Id
@@ -70,7 +70,7 @@ func (s *Server) forward(ctx context.Context, req *dns.Msg, overTCP bool) *dns.M
 // the client came over TCP, since it then wants the whole answer. When the
 // TCP retry fails, the truncated answer is still an answer: the client can
 // ask again over TCP itself.
-func (s *Server) exchange(ctx context.Context, q *dns.Msg, up netip.AddrPort, overTCP bool) (*dns.Msg, error) {
+func (s *Server) exchange(ctx context.Context, q *dns.Msg, up Upstream, overTCP bool) (*dns.Msg, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var truncated *dns.Msg
@@ -87,7 +87,7 @@ func (s *Server) exchange(ctx context.Context, q *dns.Msg, up netip.AddrPort, ov
 	resp, err := exchangeOver(ctx, "tcp", q, up)
 	if err != nil {
 		if truncated != nil {
-			s.logf("embedded DNS server: upstream %s truncated its answer about %s, and TCP failed: %v", up, q.Question[0].Name, err)
+			s.logf("embedded DNS server: upstream %s truncated its answer about %s, and TCP failed: %v", up.Addr, q.Question[0].Name, err)
 			return truncated, nil
 		}
 		return nil, err
@@ -95,20 +95,21 @@ func (s *Server) exchange(ctx context.Context, q *dns.Msg, up netip.AddrPort, ov
 	return resp, nil
 }
 
-func exchangeOver(ctx context.Context, network string, q *dns.Msg, up netip.AddrPort) (*dns.Msg, error) {
-	// UDPSize is the read buffer for answers to queries without EDNS(0):
-	// a misbehaving upstream's oversized answer is still read whole, and
-	// then truncated for the client.
-	c := &dns.Client{Net: network, UDPSize: dns.MaxMsgSize}
+func exchangeOver(ctx context.Context, network string, q *dns.Msg, up Upstream) (*dns.Msg, error) {
+	c := &dns.Client{Net: network}
 	// The Client's own timeouts (2s) would cut the context's deadline
 	// short, so they are set to the deadline itself.
 	if d, ok := ctx.Deadline(); ok {
 		c.Timeout = time.Until(d)
 	}
-	co, err := c.DialContext(ctx, up.String())
+	conn, err := dial(ctx, network, up)
 	if err != nil {
-		return nil, fmt.Errorf("upstream %s over %s: %w", up, network, err)
+		return nil, fmt.Errorf("upstream %s over %s: %w", up.Addr, network, err)
 	}
+	// UDPSize is the read buffer for answers to queries without EDNS(0):
+	// a misbehaving upstream's oversized answer is still read whole, and
+	// then truncated for the client.
+	co := &dns.Conn{Conn: conn, UDPSize: dns.MaxMsgSize}
 	defer co.Close()
 	// miekg/dns heeds the context's deadline but not its cancellation: a
 	// server shutting down would wait for the upstream's timeout. Closing
@@ -120,7 +121,16 @@ func exchangeOver(ctx context.Context, network string, q *dns.Msg, up netip.Addr
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		return nil, fmt.Errorf("upstream %s over %s: %w", up, network, err)
+		return nil, fmt.Errorf("upstream %s over %s: %w", up.Addr, network, err)
 	}
 	return resp, nil
+}
+
+// dial connects to an upstream, with its own Dial when it has one.
+func dial(ctx context.Context, network string, up Upstream) (net.Conn, error) {
+	if up.Dial != nil {
+		return up.Dial(ctx, network, up.Addr.String())
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, up.Addr.String())
 }

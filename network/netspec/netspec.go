@@ -55,6 +55,9 @@ type Endpoint struct {
 	// Links are names only this container resolves, to another
 	// container's name (external_links "name:alias").
 	Links map[string]string `json:"links,omitempty"`
+	// DNS are the container's own resolvers (dns:), which the embedded
+	// DNS forwards its outside names to instead of the host's.
+	DNS []netip.Addr `json:"dns,omitempty"`
 }
 
 // EndpointRequest asks for a container's attachment to a network.
@@ -67,6 +70,7 @@ type EndpointRequest struct {
 	IP          netip.Addr // ipv4_address; any free one when not valid
 	MAC         string     // mac_address; derived from the address when empty
 	Links       map[string]string
+	DNS         []netip.Addr // dns
 }
 
 // Lookup is what the embedded DNS of a network answers for name: the

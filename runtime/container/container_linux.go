@@ -26,6 +26,7 @@ import (
 	_ "github.com/opencontainers/cgroups/devices"
 
 	"github.com/berth-dev/berth/internal/atomicfile"
+	"github.com/berth-dev/berth/runtime/rootfs"
 	"github.com/berth-dev/berth/runtime/spec"
 )
 
@@ -360,6 +361,9 @@ func libcontainerConfig(c *spec.Container, s *specs.Spec) (*configs.Config, erro
 func (r *Runtime) Check(c spec.Container) error {
 	if err := checkName(c.Name); err != nil {
 		return err
+	}
+	if _, err := rootfs.ResolvConf(rootfs.ResolvConfig{DNS: c.DNS, Search: c.DNSSearch, Options: c.DNSOptions}); err != nil {
+		return fmt.Errorf("container %s: dns: %w", c.Name, err)
 	}
 	// Stand-ins for the files Create writes and for the network
 	// namespace the network attachment makes: only their paths matter

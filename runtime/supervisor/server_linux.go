@@ -1209,6 +1209,30 @@ func (s *server) serveDNS(w *watch) {
 				}
 				return nil, false
 			},
+			// The asking container's dns: servers, when it has any: a
+			// loopback one is on the container's own loopback.
+			UpstreamsFrom: func(client netip.Addr) []dns.Upstream {
+				n, err := nm.Get(name)
+				if err != nil {
+					return nil
+				}
+				for id, ep := range n.Endpoints {
+					if ep.IP != client || len(ep.DNS) == 0 {
+						continue
+					}
+					var ups []dns.Upstream
+					// Docker's embedded DNS uses the first three.
+					for _, a := range ep.DNS[:min(len(ep.DNS), 3)] {
+						u := dns.Upstream{Addr: netip.AddrPortFrom(a, 53)}
+						if a.Unmap().IsLoopback() {
+							u.Dial = network.DialIn(nm.NetNSPath(id))
+						}
+						ups = append(ups, u)
+					}
+					return ups
+				}
+				return nil
+			},
 		})
 		if err != nil {
 			s.o.Logf("DNS for network %s on %s: %v", name, a.Gateway, err)
