@@ -37,7 +37,9 @@ type Engine interface {
 	Unpause(ctx context.Context, id string) error
 	// Logs calls fn with a container's logged lines.
 	Logs(ctx context.Context, id string, o logs.ReadOptions, fn func(logs.Record) error) error
-	// Exec runs a process in a running container.
+	// Exec runs a process in a running container and returns its exit
+	// code. When the process cannot start, the code is 126 (Docker's)
+	// with the error, which then says why.
 	Exec(ctx context.Context, id string, o ExecOptions) (int, error)
 	// Top lists a container's processes: a header, then one row each.
 	Top(ctx context.Context, id string) ([][]string, error)

@@ -201,6 +201,10 @@ func TestUpDown(t *testing.T) {
 	if out := c.must("exec", "-T", "-e", "X=1", "-w", "/tmp", "-u", "65534", "--index", "1", "db", "sh", "-c", "echo $X in $(pwd) as $(id -u)"); out != "1 in /tmp as 65534\n" {
 		t.Errorf("exec with flags: %q", out)
 	}
+	// A command that cannot start: docker exec's 126, and why.
+	if out, code := c.run("", "exec", "-T", "db", "no-such-command"); code != 126 || !strings.Contains(out, `exec: "no-such-command": executable file not found`) {
+		t.Errorf("exec of a missing command: %d %q", code, out)
+	}
 	if out, code := c.run("", "exec", "-T", "migrate", "true"); code == 0 || !strings.Contains(out, "not running") {
 		t.Errorf("exec in a stopped service: %d %q", code, out)
 	}

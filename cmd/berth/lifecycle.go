@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/compose"
+	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/supervisor"
 )
 
@@ -261,6 +262,9 @@ func newExecCommand(g *globalOptions, s streams) *cobra.Command {
 			}
 			code, err := eng.Exec(context.WithoutCancel(cmd.Context()), c.ID, o)
 			if err != nil {
+				if code == container.ExecStartFailed {
+					return exitError{code, err}
+				}
 				return err
 			}
 			if code != 0 {

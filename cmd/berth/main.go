@@ -74,6 +74,11 @@ func run(ctx context.Context, args []string, s streams, environ []string) int {
 		if errors.As(err, &code) {
 			return int(code)
 		}
+		var failed exitError
+		if errors.As(err, &failed) {
+			fmt.Fprintln(s.err, failed.err)
+			return failed.code
+		}
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			// Interrupted (Ctrl-C, SIGTERM): the user knows; a command
 			// such as logs -f ends so, with the shell's status for it.

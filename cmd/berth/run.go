@@ -26,6 +26,16 @@ type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
+// exitError ends berth with code, printing err: exec of a command that
+// cannot start (126, as docker exec).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
 func (g *globalOptions) environMap() map[string]string {
 	m := map[string]string{}
 	for _, kv := range g.environ {

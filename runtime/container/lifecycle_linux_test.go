@@ -131,8 +131,14 @@ func TestExec(t *testing.T) {
 
 	// A working directory that is not there fails, as docker exec -w
 	// does, and is not made.
-	if _, err := ct.Exec(ctx, ExecOptions{Args: []string{"pwd"}, WorkingDir: "/nonexistent"}); err == nil || !strings.Contains(err.Error(), "/nonexistent") {
-		t.Errorf("exec in a missing working directory: %v", err)
+	if code, err := ct.Exec(ctx, ExecOptions{Args: []string{"pwd"}, WorkingDir: "/nonexistent"}); err == nil || !strings.Contains(err.Error(), "/nonexistent") || code != ExecStartFailed {
+		t.Errorf("exec in a missing working directory: %d %v", code, err)
+	}
+	// A command that cannot start: Docker's 126, and why.
+	for _, args := range [][]string{{"no-such-command"}, {"/etc/passwd"}} {
+		if code, err := ct.Exec(ctx, ExecOptions{Args: args}); err == nil || !strings.Contains(err.Error(), args[0]) || code != ExecStartFailed {
+			t.Errorf("exec %s: %d %v", args[0], code, err)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(rt.dir(c.ID), "rootfs", "nonexistent")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("exec made its missing working directory: %v", err)

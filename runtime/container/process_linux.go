@@ -814,7 +814,13 @@ type ExecOptions struct {
 	Resize                      <-chan [2]uint16
 }
 
-// Exec runs a process in the running container and returns its exit code.
+// ExecStartFailed is the code Exec returns, with the error, when the
+// process could not be started (a command not found or not executable,
+// a working directory missing): Docker's (daemon/exec.go).
+const ExecStartFailed = 126
+
+// Exec runs a process in the running container and returns its exit code,
+// or ExecStartFailed and why when the process could not start.
 func (c *Container) Exec(ctx context.Context, o ExecOptions) (int, error) {
 	user, wd := o.User, o.WorkingDir
 	if user == "" {
@@ -854,7 +860,7 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (int, error) {
 		return -1, err
 	}
 	if err := lc.Run(proc); err != nil {
-		return -1, fmt.Errorf("exec in %s: %w", c.Spec.Name, err)
+		return ExecStartFailed, fmt.Errorf("exec in %s: %w", c.Spec.Name, err)
 	}
 	if o.Detach {
 		// Reaped by this process while it lives, else by the host's
