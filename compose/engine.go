@@ -115,10 +115,12 @@ type ExecOptions struct {
 
 // Stats is a container's resource use.
 type Stats struct {
-	CPUNanos    uint64
-	MemoryBytes uint64
-	MemoryLimit uint64
-	Pids        uint64
+	CPUNanos              uint64
+	MemoryBytes           uint64
+	MemoryLimit           uint64
+	Pids                  uint64
+	NetRx, NetTx          uint64
+	BlockRead, BlockWrite uint64
 }
 
 // Number is the container's replica number (its container-number label).

@@ -220,8 +220,14 @@ func TestUpDown(t *testing.T) {
 	if out := c.must("ls", "--format", "json"); !strings.Contains(out, `"Name":"demo"`) || !strings.Contains(out, "running(2)") {
 		t.Errorf("ls: %s", out)
 	}
-	if out := c.must("stats", "--no-stream"); !strings.Contains(out, "demo-db-1") || !strings.Contains(out, "MEM USAGE") {
+	if out := c.must("stats", "--no-stream"); !strings.Contains(out, "demo-db-1") || !regexp.MustCompile(`MEM USAGE / LIMIT +MEM % +NET I/O +BLOCK I/O +PIDS`).MatchString(out) {
 		t.Errorf("stats:\n%s", out)
+	}
+	// NET I/O counts the container's interfaces: a DNS query is some.
+	c.run("", "exec", "-T", "db", "nslookup", "db")
+	var st struct{ Name, NetIO, BlockIO string }
+	if out := c.must("stats", "--no-stream", "--format", "json", "db"); json.Unmarshal([]byte(out), &st) != nil || st.Name != "demo-db-1" || st.NetIO == "0B / 0B" || !strings.Contains(st.BlockIO, " / ") {
+		t.Errorf("stats --format json: %+v from %s", st, out)
 	}
 
 	// stop stops (db last, after its dependant), with its stop signal;

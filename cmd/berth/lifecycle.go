@@ -490,6 +490,8 @@ type statsRow struct {
 	CPUPerc  string `json:"CPUPerc"`
 	MemUsage string `json:"MemUsage"`
 	MemPerc  string `json:"MemPerc"`
+	NetIO    string `json:"NetIO"`
+	BlockIO  string `json:"BlockIO"`
 	PIDs     string `json:"PIDs"`
 }
 
@@ -510,7 +512,7 @@ func sampleStats(ctx context.Context, eng *engine, cs []compose.ContainerStatus)
 	elapsed := time.Since(start)
 	var rows []statsRow
 	for _, c := range cs {
-		r := statsRow{ID: c.ID[:12], Name: c.Name, CPUPerc: "0.00%", MemUsage: "0B / 0B", MemPerc: "0.00%", PIDs: "0"}
+		r := statsRow{ID: c.ID[:12], Name: c.Name, CPUPerc: "0.00%", MemUsage: "0B / 0B", MemPerc: "0.00%", NetIO: "0B / 0B", BlockIO: "0B / 0B", PIDs: "0"}
 		st, err := eng.Stats(ctx, c.ID)
 		if err == nil {
 			if f, ok := first[c.ID]; ok && st.CPUNanos >= f.CPUNanos {
@@ -524,6 +526,9 @@ func sampleStats(ctx context.Context, eng *engine, cs []compose.ContainerStatus)
 			if limit > 0 {
 				r.MemPerc = fmt.Sprintf("%.2f%%", float64(st.MemoryBytes)/float64(limit)*100)
 			}
+			// docker stats's units: decimal, three significant digits.
+			r.NetIO = units.HumanSizeWithPrecision(float64(st.NetRx), 3) + " / " + units.HumanSizeWithPrecision(float64(st.NetTx), 3)
+			r.BlockIO = units.HumanSizeWithPrecision(float64(st.BlockRead), 3) + " / " + units.HumanSizeWithPrecision(float64(st.BlockWrite), 3)
 			r.PIDs = strconv.FormatUint(st.Pids, 10)
 		}
 		rows = append(rows, r)
@@ -551,9 +556,9 @@ func printStats(w io.Writer, rows []statsRow, format string, clear bool) {
 		fmt.Fprint(w, "\x1b[2J\x1b[H")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	fmt.Fprintln(tw, "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tPIDS")
+	fmt.Fprintln(tw, "CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.CPUPerc, r.MemUsage, r.MemPerc, r.PIDs)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.CPUPerc, r.MemUsage, r.MemPerc, r.NetIO, r.BlockIO, r.PIDs)
 	}
 	tw.Flush()
 }

@@ -421,3 +421,18 @@ func TestIsStatic(t *testing.T) {
 		t.Error("isStatic of a missing file: no error")
 	}
 }
+
+func TestNetDev(t *testing.T) {
+	const dev = `Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:    1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0
+  eth0:    3250      30    0    0    0     0          0         0     1250      12    0    0    0     0       0          0
+  eth1:      50       1    0    0    0     0          0         0       25       1    0    0    0     0       0          0
+`
+	if rx, tx := netDev([]byte(dev)); rx != 3300 || tx != 1275 {
+		t.Errorf("got rx %d tx %d, want 3300 and 1275 (loopback left out)", rx, tx)
+	}
+	if rx, tx := netDev([]byte("garbage\nlo: 1 2\n")); rx != 0 || tx != 0 {
+		t.Errorf("garbage: rx %d tx %d", rx, tx)
+	}
+}

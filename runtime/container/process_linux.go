@@ -762,12 +762,19 @@ func (c *Container) Resume(ctx context.Context) error {
 	return lc.Resume()
 }
 
-// Stats are a container's resource use, from its cgroup.
+// Stats are a container's resource use, from its cgroup and its network
+// namespace.
 type Stats struct {
 	CPUNanos    uint64 // CPU time used, all CPUs
 	MemoryBytes uint64 // memory in use
 	MemoryLimit uint64
 	Pids        uint64
+	// NetRx and NetTx are the bytes received and sent on the container's
+	// interfaces but loopback (docker stats's NET I/O); BlockRead and
+	// BlockWrite the bytes read from and written to block devices
+	// (BLOCK I/O).
+	NetRx, NetTx          uint64
+	BlockRead, BlockWrite uint64
 }
 
 // Stats reads the container's cgroup.
@@ -784,12 +791,55 @@ func (c *Container) Stats(ctx context.Context) (Stats, error) {
 	if cg == nil {
 		return Stats{}, nil
 	}
-	return Stats{
+	st := Stats{
 		CPUNanos:    cg.CpuStats.CpuUsage.TotalUsage,
 		MemoryBytes: cg.MemoryStats.Usage.Usage,
 		MemoryLimit: cg.MemoryStats.Usage.Limit,
 		Pids:        cg.PidsStats.Current,
-	}, nil
+	}
+	// Docker sums the entries of every device by their operation.
+	for _, e := range cg.BlkioStats.IoServiceBytesRecursive {
+		switch strings.ToLower(e.Op) {
+		case "read":
+			st.BlockRead += e.Value
+		case "write":
+			st.BlockWrite += e.Value
+		}
+	}
+	// The network namespace's counters, read through its init process;
+	// a container that shares the host's has none of its own.
+	if c.Spec.NetworkMode != "host" {
+		if state, err := lc.State(); err == nil {
+			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", state.InitProcessPid)); err == nil {
+				st.NetRx, st.NetTx = netDev(b)
+			}
+		}
+	}
+	return st, nil
+}
+
+// netDev sums the bytes received and sent of a /proc/net/dev's interfaces
+// but loopback.
+func netDev(b []byte) (rx, tx uint64) {
+	for line := range strings.SplitSeq(string(b), "\n") {
+		name, counters, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(name) == "lo" {
+			continue
+		}
+		// receive: bytes packets errs drop fifo frame compressed
+		// multicast; transmit: bytes ...
+		f := strings.Fields(counters)
+		if len(f) < 9 {
+			continue
+		}
+		r, err1 := strconv.ParseUint(f[0], 10, 64)
+		t, err2 := strconv.ParseUint(f[8], 10, 64)
+		if err1 == nil && err2 == nil {
+			rx += r
+			tx += t
+		}
+	}
+	return rx, tx
 }
 
 // ExecOptions describe a process run inside a running container.
