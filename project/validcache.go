@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"slices"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/sirupsen/logrus"
 )
 
 // Validating a project against the Compose schema is a quarter of what a
@@ -82,9 +85,24 @@ func (o Options) skipKnownValid(po *cli.ProjectOptions) string {
 	marker := filepath.Join(o.ValidationCache, key)
 	if _, err := os.Stat(marker); err == nil {
 		cli.WithLoadOptions(func(lo *loader.Options) { lo.SkipValidation = true })(po)
+		warnObsoleteVersion(po.ConfigPaths)
 		return ""
 	}
 	return marker
+}
+
+// topLevelVersion finds a version key at the top of a YAML file.
+var topLevelVersion = regexp.MustCompile(`(?m)^["']?version["']?[ \t]*:`)
+
+// warnObsoleteVersion warns about a top-level version key, as the loader
+// does when it validates (and only then): docker compose says it at every
+// command, so a load whose validation is skipped says it too.
+func warnObsoleteVersion(files []string) {
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && topLevelVersion.Match(b) {
+			logrus.Warning(fmt.Sprintf("%s: the attribute `version` is obsolete, it will be ignored, please remove it to avoid potential confusion", f))
+		}
+	}
 }
 
 // rememberValid records a validated combination; failing to is no error.

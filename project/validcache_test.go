@@ -1,11 +1,14 @@
 package project
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus"
 )
 
 // TestValidationCache: a project is remembered once it validated, for
@@ -61,5 +64,36 @@ func TestValidationCache(t *testing.T) {
 	}
 	if markers() != 2 {
 		t.Errorf("a project with include was remembered")
+	}
+}
+
+// TestValidationCacheVersionWarning: a top-level version is warned about
+// at every load, as docker compose does, also when validation is skipped.
+func TestValidationCacheVersionWarning(t *testing.T) {
+	var out bytes.Buffer
+	logrus.SetOutput(&out)
+	t.Cleanup(func() { logrus.SetOutput(os.Stderr) })
+	dir := t.TempDir()
+	cache := filepath.Join(t.TempDir(), "validated")
+	file := filepath.Join(dir, "compose.yaml")
+	for _, tc := range []struct {
+		content string
+		warn    bool
+	}{
+		{"version: \"3.8\"\nservices:\n  a:\n    image: busybox\n", true},
+		{"services:\n  a:\n    image: busybox\n    labels: {version: \"1\"}\n", false},
+	} {
+		if err := os.WriteFile(file, []byte(tc.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			out.Reset()
+			if _, err := Load(context.Background(), Options{Files: []string{file}, ValidationCache: cache, Name: "p"}); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(out.String(), "the attribute `version` is obsolete"); got != tc.warn {
+				t.Errorf("%q, load %d: warned %v, want %v:\n%s", tc.content, i, got, tc.warn, out.String())
+			}
+		}
 	}
 }

@@ -76,6 +76,21 @@ func (c *cli) must(args ...string) string {
 	return out
 }
 
+// stdout runs berth, fails the test on a non-zero exit, and returns its
+// standard output alone: what a script reads, without the warnings that
+// go to standard error.
+func (c *cli) stdout(args ...string) string {
+	c.t.Helper()
+	cmd, _, stop := c.command(args...)
+	defer stop()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		c.t.Fatalf("berth %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
+	}
+	return out.String()
+}
+
 // checkClean checks that nothing of c's is left on the host: containers,
 // mounts, cgroups, the supervisor and its socket.
 func (c *cli) checkClean(before string) {
@@ -842,7 +857,7 @@ volumes:
 	if strings.Index(out, "byname-web-1  Removed") > strings.Index(out, "byname-db-1  Removing") {
 		t.Errorf("db went before web, which depends on it:\n%s", out)
 	}
-	if out := elsewhere.must("-p", "byname", "down"); !strings.Contains(out, `No resource found to remove for project "byname"`) {
+	if out := elsewhere.must("-p", "byname", "down"); !strings.Contains(out, `level=warning msg="Warning: No resource found to remove for project \"byname\"."`) {
 		t.Errorf("down of nothing: %q", out)
 	}
 	c.checkClean(before)
@@ -934,7 +949,9 @@ services:
 	c.must("scale", "web=1")
 	c.writeCompose("name: scale\nservices:\n  web:\n    image: busybox\n    init: true\n    command: [\"sleep\", \"1000\"]\n")
 	out = c.must("up", "-d")
-	if !strings.Contains(out, "Found orphan containers (scale-worker-1)") {
+	// In logrus's format without a terminal, as docker compose's and the
+	// Compose loader's warnings are.
+	if !regexp.MustCompile(`(?m)^time="[^"]+" level=warning msg="Found orphan containers \(scale-worker-1\)`).MatchString(out) {
 		t.Errorf("no orphan warning:\n%s", out)
 	}
 	out = c.must("up", "-d", "--remove-orphans")

@@ -174,7 +174,7 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 	// A reader that goes away (berth run ... | head -1) must not kill
 	// berth: the container runs on, and --rm must still remove it.
 	signal.Ignore(syscall.SIGPIPE)
-	f.o.Warn = func(err error) { fmt.Fprintln(s.err, "warning:", err) }
+	f.o.Warn = func(err error) { io.WriteString(s.err, warningLine(err.Error())) }
 
 	images, err := g.imageStore()
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fatih/color"
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/compose"
@@ -134,13 +135,29 @@ func (r *progressRenderer) warn(msg string) {
 			fmt.Fprintf(r.w, "\x1b[%dA\x1b[J", r.drawn)
 			r.drawn = 0
 		}
-		fmt.Fprintf(r.w, "WARN[0000] %s\n", msg)
+		io.WriteString(r.w, warningLine(msg))
 		if len(r.order) > 0 {
 			r.redraw()
 		}
 	default:
-		fmt.Fprintf(r.w, "WARN[0000] %s\n", msg)
+		io.WriteString(r.w, warningLine(msg))
 	}
+}
+
+// warningLine is a warning as docker compose prints its own and as the
+// Compose loader prints its (an unset variable, an obsolete version):
+// logrus's text format, "WARN[0000] msg" on a terminal and
+// `time="..." level=warning msg="..."` otherwise, so that every warning of
+// one command looks alike.
+func warningLine(msg string) string {
+	l := logrus.StandardLogger()
+	e := logrus.NewEntry(l)
+	e.Time, e.Level, e.Message = time.Now(), logrus.WarnLevel, msg
+	b, err := l.Formatter.Format(e)
+	if err != nil {
+		return "WARN " + msg + "\n"
+	}
+	return string(b)
 }
 
 // timeoutFlag is -t/--timeout: seconds, unset means the containers' own.
