@@ -32,6 +32,9 @@ type ContainerRuntime interface {
 	// StartDetached has the project's supervisor start a created
 	// container and own it (run -d).
 	StartDetached(ctx context.Context, project, id string) error
+	// Check reports what Create would refuse in a container's
+	// configuration, without making anything.
+	Check(c spec.Container) error
 }
 
 // Container is a created container, as the verbs drive it: started once,
@@ -104,6 +107,10 @@ type RunOptions struct {
 	// Warn tells the user of a problem that does not change the exit
 	// code: a --rm that failed.
 	Warn func(error)
+	// Dependencies, when not nil, starts what the service depends on. Run
+	// calls it once the one-off container's configuration is checked, so
+	// that a bad one fails before anything is made.
+	Dependencies func(ctx context.Context) error
 }
 
 // Run runs a one-off container of a service, attached, and returns its
@@ -148,6 +155,14 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	c, err := runSpec(p, svc, img, environ, o)
 	if err != nil {
 		return 0, err
+	}
+	if err := rt.Check(c); err != nil {
+		return 0, &project.Error{Service: svc.Name, Err: err}
+	}
+	if o.Dependencies != nil {
+		if err := o.Dependencies(ctx); err != nil {
+			return 0, err
+		}
 	}
 	cs, err := rt.List(ctx)
 	if err != nil {

@@ -1214,15 +1214,19 @@ services:
     depends_on: [a]
     %s
 `, tc.key))
-		out, code := c.run("", "up", "-d", "--pull", "never")
-		if code == 0 || !strings.Contains(out, tc.want) {
-			t.Errorf("%s: exit %d, want an error with %q:\n%s", tc.key, code, tc.want, out)
-		}
-		if now := c.hostState(); now != before {
-			t.Errorf("%s: the refused up left something:\n%s\n---\n%s", tc.key, before, now)
-		}
-		if left := c.containers(); len(left) != 0 {
-			t.Errorf("%s: containers left: %v", tc.key, left)
+		// up, and run, which would otherwise start b's dependency a
+		// first.
+		for _, args := range [][]string{{"up", "-d", "--pull", "never"}, {"run", "--rm", "--pull", "never", "b", "true"}} {
+			out, code := c.run("", args...)
+			if code == 0 || !strings.Contains(out, tc.want) {
+				t.Errorf("%s: %s: exit %d, want an error with %q:\n%s", tc.key, args[0], code, tc.want, out)
+			}
+			if now := c.hostState(); now != before {
+				t.Errorf("%s: the refused %s left something:\n%s\n---\n%s", tc.key, args[0], before, now)
+			}
+			if left := c.containers(); len(left) != 0 {
+				t.Errorf("%s: %s: containers left: %v", tc.key, args[0], left)
+			}
 		}
 	}
 	c.checkClean(before)

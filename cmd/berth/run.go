@@ -192,21 +192,23 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 	f.o.PullEvents = r.event
 	if !f.o.NoDeps {
 		// Dependencies first, as docker compose run does: up -d --wait
-		// of what the service depends on.
+		// of what the service depends on, once the one-off container's
+		// configuration is checked.
 		deps, err := compose.DependenciesOf(ctx, g.projectOptions(), f.o.Service)
 		if err != nil {
 			return err
 		}
 		if len(deps) > 0 {
-			eng, err := g.engine()
-			if err != nil {
-				return err
-			}
-			pr := g.newProgress(s.err, f.quietPull)
-			lo := g.projectOptions()
-			lo.Services = deps
-			o := compose.UpRunOptions{UpOptions: compose.UpOptions{Services: deps, Compatibility: g.compatibility}, Wait: true, Progress: pr.event, Warn: pr.warn, PullEvents: f.o.PullEvents}
-			if _, err := compose.Up(ctx, lo, g.environMap(), images, eng, o); err != nil {
+			f.o.Dependencies = func(ctx context.Context) error {
+				eng, err := g.engine()
+				if err != nil {
+					return err
+				}
+				pr := g.newProgress(s.err, f.quietPull)
+				lo := g.projectOptions()
+				lo.Services = deps
+				o := compose.UpRunOptions{UpOptions: compose.UpOptions{Services: deps, Compatibility: g.compatibility}, Wait: true, Progress: pr.event, Warn: pr.warn, PullEvents: f.o.PullEvents}
+				_, err = compose.Up(ctx, lo, g.environMap(), images, eng, o)
 				return err
 			}
 		}
@@ -255,6 +257,8 @@ func (r runtime) StartDetached(ctx context.Context, project, id string) error {
 func (r runtime) List(ctx context.Context) ([]compose.ContainerStatus, error) {
 	return r.eng.List(ctx)
 }
+
+func (r runtime) Check(c spec.Container) error { return r.rt.Check(c) }
 
 func (r runtime) Networks() compose.NetworkManager { return r.nm }
 func (r runtime) Volumes() compose.VolumeManager   { return r.vm }
