@@ -173,7 +173,7 @@ func Up(ctx context.Context, lo project.Options, environ map[string]string, imag
 	if err := checkPorts(p, toCreate, held); err != nil {
 		return nil, err
 	}
-	if err := checkNames(ctx, eng, p, toCreate); err != nil {
+	if err := checkNames(ctx, eng, p, toCreate, o.Compatibility); err != nil {
 		return nil, err
 	}
 	if err := ensureImages(ctx, p, toCreate, images, o.Pull, o.PullEvents); err != nil {
@@ -399,14 +399,21 @@ func checkContainer(ctx context.Context, p *types.Project, svc types.ServiceConf
 	return nil
 }
 
-// checkNames fails, before anything is created, when a container_name
-// of the services about to be created is another project's container's
-// (the runtime refuses it anyway, but only once the networks are made).
-func checkNames(ctx context.Context, eng Engine, p *types.Project, services []string) error {
+// checkNames fails, before anything is created, when the name of a
+// container about to be created (its container_name, or the default
+// <project>-<service>-<n> of each replica) is another project's
+// container's (the runtime refuses it anyway, but only once the networks
+// are made).
+func checkNames(ctx context.Context, eng Engine, p *types.Project, services []string, compatibility bool) error {
 	named := map[string]string{} // container name -> service
 	for _, s := range services {
-		if n := p.Services[s].ContainerName; n != "" {
-			named[n] = s
+		svc := p.Services[s]
+		if svc.ContainerName != "" {
+			named[svc.ContainerName] = s
+			continue
+		}
+		for n := 1; n <= svc.GetScale(); n++ {
+			named[ContainerName(p.Name, svc, n, compatibility)] = s
 		}
 	}
 	if len(named) == 0 {
@@ -417,10 +424,15 @@ func checkNames(ctx context.Context, eng Engine, p *types.Project, services []st
 		return err
 	}
 	for _, c := range cs {
-		if s, ok := named[c.Name]; ok && c.Project() != p.Name {
-			return &project.Error{Service: s, Key: "container_name", Err: fmt.Errorf("%w: container name %q is already in use by a container of project %q", errdefs.ErrConflict, c.Name, c.Project()),
-				Hint: "container names are global on the host: remove that container, or give this one another name"}
+		s, ok := named[c.Name]
+		if !ok || c.Project() == p.Name {
+			continue
 		}
+		key, hint := "container_name", "container names are global on the host: remove that container, or give this one another name"
+		if p.Services[s].ContainerName == "" {
+			key, hint = "", "container names are global on the host: remove that container, or give this service a container_name"
+		}
+		return &project.Error{Service: s, Key: key, Err: fmt.Errorf("%w: container name %q is already in use by a container of project %q", errdefs.ErrConflict, c.Name, c.Project()), Hint: hint}
 	}
 	return nil
 }

@@ -1137,6 +1137,28 @@ services:
 		t.Errorf("second's ps: %q", ps)
 	}
 	c.must("-f", "other.yaml", "down", "-t", "0")
+
+	// A default name (<project>-<service>-<n>) that another project's
+	// container_name holds is refused before anything is made too.
+	for name, content := range map[string]string{
+		"third.yaml":  "name: third\nservices:\n  c:\n    image: busybox\n    command: [\"sleep\", \"1000\"]\n    container_name: fourth-d-1\n",
+		"fourth.yaml": "name: fourth\nservices:\n  d:\n    image: busybox\n    command: [\"sleep\", \"1000\"]\n",
+	} {
+		if err := os.WriteFile(filepath.Join(c.dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { c.run("", "-f", "third.yaml", "down", "-t", "0") })
+	c.must("-f", "third.yaml", "up", "-d")
+	running = c.hostState()
+	out, code = c.run("", "-f", "fourth.yaml", "up", "-d")
+	if code == 0 || !strings.Contains(out, `service "d": conflict: container name "fourth-d-1" is already in use by a container of project "third"`) {
+		t.Errorf("a default name in use: exit %d\n%s", code, out)
+	}
+	if now := c.hostState(); now != running {
+		t.Errorf("the refused up left something:\n%s\n---\n%s", running, now)
+	}
+	c.must("-f", "third.yaml", "down", "-t", "0")
 	c.checkClean(before)
 }
 
