@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -149,6 +150,7 @@ func containerSpec(p *types.Project, svc types.ServiceConfig, number int, id str
 
 	c.NetworkMode = b.networkMode()
 	c.UTS, c.IPC, c.Cgroup = b.namespaces()
+	c.PID = b.pid()
 	c.Exposed = b.exposed(cfg)
 	// Docker's default hostname is the first 12 digits of the container's
 	// id (daemon.generateHostname) and docker compose sets none of its
@@ -871,6 +873,97 @@ func (b *containerBuilder) namespaces() (uts, ipc, cgroup string) {
 	return uts, ipc, cgroup
 }
 
+// pid is the PID namespace: the container's own, or the host's (pid:
+// host). Sharing another container's (service:, container:) is refused
+// in checkSupported.
+func (b *containerBuilder) pid() string {
+	switch b.svc.Pid {
+	case "":
+		return ""
+	case "host":
+		return "host"
+	}
+	b.fail(errdefs.ErrInvalidArgument, "pid", "%q: use host, or leave it out", b.svc.Pid)
+	return ""
+}
+
+// deviceRule is a device cgroup rule as Docker reads one: a type (a, b or
+// c), major:minor with * for any, and access of r, w and m.
+var deviceRule = regexp.MustCompile(`^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$`)
+
+// deviceRules maps device_cgroup_rules, checked as the docker CLI checks
+// --device-cgroup-rule.
+func (b *containerBuilder) deviceRules() []spec.DeviceRule {
+	var out []spec.DeviceRule
+	for _, r := range b.svc.DeviceCgroupRules {
+		m := deviceRule.FindStringSubmatch(r)
+		if m == nil || !validDeviceMode(m[4]) {
+			b.fail(errdefs.ErrInvalidArgument, "device_cgroup_rules", "%q: write a rule as TYPE MAJOR:MINOR ACCESS, such as 'c 1:3 mr' (type a, b or c; * for any number; access of r, w and m)", r)
+			return nil
+		}
+		number := func(s string) int64 {
+			if s == "*" {
+				return -1
+			}
+			n, _ := strconv.ParseInt(s, 10, 64)
+			return n
+		}
+		out = append(out, spec.DeviceRule{Type: m[1][0], Major: number(m[2]), Minor: number(m[3]), Access: m[4]})
+	}
+	return out
+}
+
+// blkio maps blkio_config, checked as the daemon checks it
+// (verifyPlatformContainerResources): weights 10..1000, 0 for none;
+// devices are absolute host paths, which the runtime resolves.
+func (b *containerBuilder) blkio() spec.Blkio {
+	bc := b.svc.BlkioConfig
+	if bc == nil {
+		return spec.Blkio{}
+	}
+	ok := true
+	check := func(key, dev string, weight uint16, isWeight bool) {
+		switch {
+		case !ok:
+		case dev != "" && !path.IsAbs(dev):
+			b.fail(errdefs.ErrInvalidArgument, "blkio_config."+key, "%q: a device is an absolute path on the host", dev)
+			ok = false
+		case isWeight && weight != 0 && (weight < 10 || weight > 1000):
+			b.fail(errdefs.ErrInvalidArgument, "blkio_config."+key, "%d: a weight is between 10 and 1000", weight)
+			ok = false
+		}
+	}
+	check("weight", "", bc.Weight, true)
+	out := spec.Blkio{Weight: bc.Weight}
+	for _, d := range bc.WeightDevice {
+		check("weight_device", d.Path, d.Weight, true)
+		out.WeightDevice = append(out.WeightDevice, spec.WeightDevice{Path: d.Path, Weight: d.Weight})
+	}
+	for _, t := range []struct {
+		key  string
+		from []types.ThrottleDevice
+		to   *[]spec.ThrottleDevice
+	}{
+		{"device_read_bps", bc.DeviceReadBps, &out.ReadBps},
+		{"device_write_bps", bc.DeviceWriteBps, &out.WriteBps},
+		{"device_read_iops", bc.DeviceReadIOps, &out.ReadIOPS},
+		{"device_write_iops", bc.DeviceWriteIOps, &out.WriteIOPS},
+	} {
+		for _, d := range t.from {
+			check(t.key, d.Path, 0, false)
+			if d.Rate < 0 && ok {
+				b.fail(errdefs.ErrInvalidArgument, "blkio_config."+t.key, "%s: the rate must not be negative", d.Path)
+				ok = false
+			}
+			*t.to = append(*t.to, spec.ThrottleDevice{Path: d.Path, Rate: uint64(d.Rate)})
+		}
+	}
+	if !ok {
+		return spec.Blkio{}
+	}
+	return out
+}
+
 // devices maps devices. A source must be a device path: CDI names
 // (vendor.com/class=name), which docker compose turns into a CDI device
 // request, are not supported yet. Permissions are r, w and m, each at
@@ -960,6 +1053,18 @@ func (b *containerBuilder) resources() spec.Resources {
 		CPUPeriod:  s.CPUPeriod,
 		CpusetCpus: s.CPUSet,
 		PidsLimit:  s.PidsLimit,
+
+		OomKillDisable: s.OomKillDisable,
+		Blkio:          b.blkio(),
+		DeviceRules:    b.deviceRules(),
+	}
+	// docker compose leaves 0 out; the daemon reads -1 as unset.
+	if s.MemSwappiness != 0 && s.MemSwappiness != -1 {
+		if s.MemSwappiness < 0 || s.MemSwappiness > 100 {
+			b.fail(errdefs.ErrInvalidArgument, "mem_swappiness", "%d: use a value from 0 to 100", int64(s.MemSwappiness))
+		}
+		sw := int64(s.MemSwappiness)
+		r.MemorySwappiness = &sw
 	}
 	memKey, resKey, cpusKey := "mem_limit", "mem_reservation", "cpus"
 	if s.Deploy != nil {
@@ -1085,7 +1190,7 @@ func checkSupported(svc types.ServiceConfig) error {
 		return bad("ipc", strconv.Quote(svc.Ipc))
 	case !slices.Contains([]string{"", "private", "shareable", "host", "none"}, svc.Ipc):
 		return fmt.Errorf("%w: service %q: ipc: %q: use private, shareable, host or none", errdefs.ErrInvalidArgument, svc.Name, svc.Ipc)
-	case svc.Pid != "":
+	case strings.HasPrefix(svc.Pid, types.NetworkModeServicePrefix), strings.HasPrefix(svc.Pid, types.NetworkModeContainerPrefix):
 		return bad("pid", strconv.Quote(svc.Pid))
 	case svc.UserNSMode != "" && svc.UserNSMode != "host":
 		// host is Docker's default without userns-remap, and berth's.
@@ -1096,23 +1201,14 @@ func checkSupported(svc types.ServiceConfig) error {
 		return bad("runtime", strconv.Quote(svc.Runtime))
 	case svc.Isolation != "" && svc.Isolation != "default":
 		return bad("isolation", strconv.Quote(svc.Isolation))
-	case len(svc.DeviceCgroupRules) > 0:
-		return bad("device_cgroup_rules", svc.DeviceCgroupRules)
 	case len(svc.Gpus) > 0:
 		return bad("gpus", "a GPU request")
 	case svc.Deploy != nil && svc.Deploy.Resources.Reservations != nil && len(svc.Deploy.Resources.Reservations.Devices) > 0:
 		return bad("deploy.resources.reservations.devices", "a device request")
 	case len(svc.StorageOpt) > 0:
 		return bad("storage_opt", "a storage option")
-	case svc.OomKillDisable:
-		return bad("oom_kill_disable", true)
-	case svc.MemSwappiness != 0 && svc.MemSwappiness != -1:
-		// docker compose leaves 0 out; the daemon reads -1 as unset.
-		return bad("mem_swappiness", int64(svc.MemSwappiness))
 	case svc.CPURTPeriod != 0 || svc.CPURTRuntime != 0:
 		return bad("cpu_rt_period/cpu_rt_runtime", "a real-time CPU limit")
-	case svc.BlkioConfig != nil:
-		return bad("blkio_config", "an I/O limit")
 	case svc.UseAPISocket:
 		return bad("use_api_socket", "a Docker API socket")
 	case svc.Umask != nil:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -395,7 +396,7 @@ func TestContainerSpecProcess(t *testing.T) {
 			func(c spec.Container) bool {
 				return !c.Process.TTY && !c.Process.OpenStdin && !c.Init && !c.ReadOnly && !c.Privileged &&
 					c.StopSignal == "" && c.StopGracePeriod == nil && c.ShmSize == 0 && c.Mounts == nil &&
-					c.NetworkMode == "bridge" && c.Log == (spec.Log{}) && c.Resources == (spec.Resources{})
+					c.NetworkMode == "bridge" && c.Log == (spec.Log{}) && reflect.DeepEqual(c.Resources, spec.Resources{}) && c.PID == ""
 			}, ""},
 		{"init, read_only, privileged, shm_size", "init: true\n    read_only: true\n    privileged: true\n    shm_size: 128m", v1.Config{},
 			func(c spec.Container) bool { return c.Init && c.ReadOnly && c.Privileged && c.ShmSize == 128<<20 }, ""},
@@ -627,6 +628,28 @@ func TestContainerSpecResources(t *testing.T) {
 		{"cpus with cpu_period", "cpus: 1\n    cpu_period: 50000", spec.Resources{}, "cpus: cannot be set with cpu_period"},
 		{"cpu_period out of range", `cpu_period: 10`, spec.Resources{}, "cpu_period: 10"},
 		{"cpu_quota too small", `cpu_quota: 10`, spec.Resources{}, "cpu_quota: 10"},
+		{"mem_swappiness and oom_kill_disable", "mem_swappiness: 10\n    oom_kill_disable: true",
+			spec.Resources{MemorySwappiness: new(int64(10)), OomKillDisable: true}, ""},
+		{"mem_swappiness 0 or -1 is unset, as docker compose has it", "mem_swappiness: -1", spec.Resources{}, ""},
+		{"mem_swappiness over 100", "mem_swappiness: 101", spec.Resources{}, "mem_swappiness: 101: use a value from 0 to 100"},
+		{"blkio_config", `
+    blkio_config:
+      weight: 300
+      weight_device: [{path: /dev/sda, weight: 400}]
+      device_read_bps: [{path: /dev/sda, rate: 12mb}]
+      device_write_bps: [{path: /dev/sda, rate: 1024k}]
+      device_read_iops: [{path: /dev/sda, rate: 120}]
+      device_write_iops: [{path: /dev/sdb, rate: 30}]`,
+			spec.Resources{Blkio: spec.Blkio{Weight: 300, WeightDevice: []spec.WeightDevice{{Path: "/dev/sda", Weight: 400}},
+				ReadBps: []spec.ThrottleDevice{{Path: "/dev/sda", Rate: 12 << 20}}, WriteBps: []spec.ThrottleDevice{{Path: "/dev/sda", Rate: 1 << 20}},
+				ReadIOPS: []spec.ThrottleDevice{{Path: "/dev/sda", Rate: 120}}, WriteIOPS: []spec.ThrottleDevice{{Path: "/dev/sdb", Rate: 30}}}}, ""},
+		{"blkio weight out of range", `blkio_config: {weight: 5}`, spec.Resources{}, "blkio_config.weight: 5: a weight is between 10 and 1000"},
+		{"blkio device weight out of range", `blkio_config: {weight_device: [{path: /dev/sda, weight: 2000}]}`, spec.Resources{}, "blkio_config.weight_device: 2000"},
+		{"blkio relative device", `blkio_config: {device_read_bps: [{path: sda, rate: 1}]}`, spec.Resources{}, `blkio_config.device_read_bps: "sda": a device is an absolute path`},
+		{"device_cgroup_rules", `device_cgroup_rules: ["c 1:3 mr", "a *:* rwm", "b 8:* r"]`,
+			spec.Resources{DeviceRules: []spec.DeviceRule{{Type: 'c', Major: 1, Minor: 3, Access: "mr"}, {Type: 'a', Major: -1, Minor: -1, Access: "rwm"}, {Type: 'b', Major: 8, Minor: -1, Access: "r"}}}, ""},
+		{"device_cgroup_rules malformed", `device_cgroup_rules: ["c 1:3"]`, spec.Resources{}, `device_cgroup_rules: "c 1:3": write a rule as TYPE MAJOR:MINOR ACCESS`},
+		{"device_cgroup_rules access twice", `device_cgroup_rules: ["c 1:3 rr"]`, spec.Resources{}, `device_cgroup_rules: "c 1:3 rr"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := containerFor(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    "+strings.TrimSpace(tc.service)+"\n", v1.Config{})
@@ -637,7 +660,7 @@ func TestContainerSpecResources(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Resources != tc.want {
+			if !reflect.DeepEqual(c.Resources, tc.want) {
 				t.Errorf("resources\n%+v, want\n%+v", c.Resources, tc.want)
 			}
 		})
@@ -726,6 +749,14 @@ services:
 	checkError(t, err, errdefs.ErrInvalidArgument, "cannot publish ports")
 }
 
+func TestContainerSpecPID(t *testing.T) {
+	if c := mustContainer(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    pid: host\n", v1.Config{}); c.PID != "host" {
+		t.Errorf("pid: host gave %q", c.PID)
+	}
+	_, err := containerFor(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    pid: private\n", v1.Config{})
+	checkError(t, err, errdefs.ErrInvalidArgument, `pid: "private": use host, or leave it out`)
+}
+
 func TestContainerSpecSystemPaths(t *testing.T) {
 	c := mustContainer(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    security_opt: [\"systempaths=unconfined\", \"writable-cgroups=true\"]\n", v1.Config{})
 	if !c.UnmaskedPaths || !c.WritableCgroups {
@@ -772,16 +803,13 @@ func TestContainerSpecHostNamespaces(t *testing.T) {
 
 func TestContainerSpecUnsupported(t *testing.T) {
 	for _, tc := range []struct{ service, key string }{
-		{`pid: host`, "pid"},
+		{"pid: \"service:db\"\n  db: {image: postgres}", "pid"},
+		{`pid: "container:other"`, "pid"},
 		{"ipc: \"service:db\"\n  db: {image: postgres}", "ipc"},
 		{`ipc: "container:other"`, "ipc"},
 		{`userns_mode: "keep-id"`, "userns_mode"},
 		{`cgroup_parent: system.slice`, "cgroup_parent"},
 		{`runtime: runsc`, "runtime"},
-		{`device_cgroup_rules: ["c 1:3 mr"]`, "device_cgroup_rules"},
-		{`oom_kill_disable: true`, "oom_kill_disable"},
-		{`mem_swappiness: 10`, "mem_swappiness"},
-		{`blkio_config: {weight: 300}`, "blkio_config"},
 		{`storage_opt: {size: 1G}`, "storage_opt"},
 		{`gpus: all`, "gpus"},
 		{`deploy: {resources: {reservations: {devices: [{capabilities: [gpu]}]}}}`, "deploy.resources.reservations.devices"},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/capability"
+	"github.com/opencontainers/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -60,8 +61,16 @@ func ociSpec(c *spec.Container, rootfs string, files etcFiles, cgroupsPath, init
 			CgroupsPath:       cgroupsPath,
 			RootfsPropagation: "rprivate",
 			Sysctl:            c.Sysctls,
-			Namespaces:        []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.MountNamespace}},
+			Namespaces:        []specs.LinuxNamespace{{Type: specs.MountNamespace}},
 		},
+	}
+	// pid: host leaves the container in the host's PID namespace.
+	switch c.PID {
+	case "":
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.PIDNamespace})
+	case "host":
+	default:
+		return nil, fmt.Errorf("%w: pid %q: use host, or leave it out", errdefs.ErrInvalidArgument, c.PID)
 	}
 	// uts and ipc: host leave the container in the host's namespaces; it
 	// then has no hostname of its own to set.
@@ -338,7 +347,86 @@ func resources(c *spec.Container) (*specs.LinuxResources, error) {
 	if r.PidsLimit > 0 {
 		res.Pids = &specs.LinuxPids{Limit: &r.PidsLimit}
 	}
+	// Swappiness and the OOM killer's switch are cgroup v1's: Docker drops
+	// them on v2, where the kernel has neither.
+	if (r.MemorySwappiness != nil || r.OomKillDisable) && !cgroups.IsCgroup2UnifiedMode() {
+		if res.Memory == nil {
+			res.Memory = &specs.LinuxMemory{}
+		}
+		if r.MemorySwappiness != nil {
+			sw := uint64(*r.MemorySwappiness)
+			res.Memory.Swappiness = &sw
+		}
+		if r.OomKillDisable {
+			res.Memory.DisableOOMKiller = &r.OomKillDisable
+		}
+	}
+	blkio, err := blockIO(r.Blkio)
+	if err != nil {
+		return nil, err
+	}
+	res.BlockIO = blkio
+	for _, d := range r.DeviceRules {
+		rule := specs.LinuxDeviceCgroup{Allow: true, Type: string(d.Type), Access: d.Access}
+		if d.Major >= 0 {
+			rule.Major = &d.Major
+		}
+		if d.Minor >= 0 {
+			rule.Minor = &d.Minor
+		}
+		res.Devices = append(res.Devices, rule)
+	}
 	return res, nil
+}
+
+// blockIO resolves blkio_config's devices to their numbers on the host.
+func blockIO(b spec.Blkio) (*specs.LinuxBlockIO, error) {
+	if b.Weight == 0 && len(b.WeightDevice)+len(b.ReadBps)+len(b.WriteBps)+len(b.ReadIOPS)+len(b.WriteIOPS) == 0 {
+		return nil, nil
+	}
+	numbers := func(path string) (major, minor int64, err error) {
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); err != nil {
+			return 0, 0, fmt.Errorf("blkio_config: device %s: %w", path, err)
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFBLK {
+			return 0, 0, fmt.Errorf("%w: blkio_config: %s is not a block device", errdefs.ErrInvalidArgument, path)
+		}
+		return int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev)), nil
+	}
+	out := &specs.LinuxBlockIO{}
+	if b.Weight != 0 {
+		out.Weight = &b.Weight
+	}
+	for _, d := range b.WeightDevice {
+		major, minor, err := numbers(d.Path)
+		if err != nil {
+			return nil, err
+		}
+		wd := specs.LinuxWeightDevice{Weight: &d.Weight}
+		wd.Major, wd.Minor = major, minor
+		out.WeightDevice = append(out.WeightDevice, wd)
+	}
+	for _, t := range []struct {
+		from []spec.ThrottleDevice
+		to   *[]specs.LinuxThrottleDevice
+	}{
+		{b.ReadBps, &out.ThrottleReadBpsDevice},
+		{b.WriteBps, &out.ThrottleWriteBpsDevice},
+		{b.ReadIOPS, &out.ThrottleReadIOPSDevice},
+		{b.WriteIOPS, &out.ThrottleWriteIOPSDevice},
+	} {
+		for _, d := range t.from {
+			major, minor, err := numbers(d.Path)
+			if err != nil {
+				return nil, err
+			}
+			td := specs.LinuxThrottleDevice{Rate: d.Rate}
+			td.Major, td.Minor = major, minor
+			*t.to = append(*t.to, td)
+		}
+	}
+	return out, nil
 }
 
 // device makes a host device node available, with a cgroup rule for it.

@@ -5,9 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/cgroups"
 
 	"github.com/berth-dev/berth/runtime/spec"
 )
@@ -112,6 +115,49 @@ func TestOptions(t *testing.T) {
 				"/sys/fs/cgroup/cpuset/cpuset.cpus /sys/fs/cgroup/pids/pids.max 2>/dev/null || " +
 				"cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory.low /sys/fs/cgroup/cpu.max /sys/fs/cgroup/cpu.weight /sys/fs/cgroup/cpuset.cpus /sys/fs/cgroup/pids.max",
 			want: []string{`(?m)^67108864$`, `(?m)^33554432$`, `(?m)^(50000$|50000 100000$)`, `(?m)^0$`, `(?m)^42$`},
+		},
+		{
+			name: "mem_swappiness and oom_kill_disable (cgroup v1 only: dropped on v2)",
+			set: func(c *spec.Container) {
+				c.Resources = spec.Resources{Memory: 64 * mib, MemorySwappiness: new(int64(10)), OomKillDisable: true}
+			},
+			script: "cat /sys/fs/cgroup/memory/memory.swappiness /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null || echo v2",
+			want:   v1Only([]string{`(?m)^10$`, `(?m)^oom_kill_disable 1$`}, `(?m)^v2$`),
+		},
+		{
+			name: "blkio_config: throttles by the device's numbers",
+			set: func(c *spec.Container) {
+				c.Resources = spec.Resources{Blkio: spec.Blkio{
+					ReadBps:   []spec.ThrottleDevice{{Path: "/dev/loop0", Rate: 1 << 20}},
+					WriteIOPS: []spec.ThrottleDevice{{Path: "/dev/loop0", Rate: 30}},
+				}}
+			},
+			script: "cat /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device 2>/dev/null || cat /sys/fs/cgroup/io.max",
+			want:   v1Only([]string{`(?m)^7:0 1048576$`, `(?m)^7:0 30$`}, `(?m)^7:0 rbps=1048576 wbps=max riops=max wiops=30$`),
+		},
+		{
+			name:   "a device without a rule cannot be opened",
+			script: "mknod /tmp/kmsg c 1 11 && (exec 3>/tmp/kmsg && echo opened) || echo refused",
+			want:   []string{`(?m)^refused$`},
+		},
+		{
+			name: "device_cgroup_rules: a rule lets it be opened",
+			set: func(c *spec.Container) {
+				c.Resources = spec.Resources{DeviceRules: []spec.DeviceRule{{Type: 'c', Major: 1, Minor: -1, Access: "rwm"}}}
+			},
+			script: "mknod /tmp/kmsg c 1 11 && (exec 3>/tmp/kmsg && echo opened) || echo refused",
+			want:   []string{`(?m)^opened$`},
+		},
+		{
+			name:   "pid: a namespace of its own, the process is PID 1",
+			script: "echo $$; readlink /proc/self/ns/pid",
+			want:   []string{`(?m)^1$`, `(?m)^pid:\[`},
+		},
+		{
+			name:   "pid host: the host's namespace",
+			set:    func(c *spec.Container) { c.PID = "host" },
+			script: "readlink /proc/self/ns/pid; [ -d /proc/" + strconv.Itoa(os.Getpid()) + " ] && echo sees-the-test",
+			want:   []string{regexp.QuoteMeta(hostNS(t, "pid")), `(?m)^sees-the-test$`},
 		},
 		{
 			name:   "oom_score_adj",
@@ -235,6 +281,14 @@ func TestOptions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// v1Only is v1's expectations on a cgroup v1 host, v2's otherwise.
+func v1Only(v1 []string, v2 ...string) []string {
+	if cgroups.IsCgroup2UnifiedMode() {
+		return v2
+	}
+	return v1
 }
 
 func hostName(t *testing.T) string {

@@ -54,6 +54,9 @@ type Container struct {
 	// /dev/shm), "host" (the host's, and the host's /dev/shm) or "none"
 	// (its own, without /dev/shm).
 	IPC string
+	// PID is "" (a PID namespace of the container's own) or "host" (the
+	// host's: the container sees, and may signal, the host's processes).
+	PID string
 	// Cgroup is "" (a cgroup namespace of the container's own: its
 	// /proc/self/cgroup and /sys/fs/cgroup start at its own cgroup) or
 	// "host" (the host's: they show the host's cgroup paths).
@@ -240,6 +243,48 @@ type Resources struct {
 	CpusetCpus        string
 	CpusetMems        string
 	PidsLimit         int64 // -1 or 0: unlimited (pids_limit)
+	// MemorySwappiness is 0..100 (mem_swappiness), nil for the kernel's;
+	// OomKillDisable keeps the kernel's OOM killer away (oom_kill_disable).
+	// Both exist on cgroup v1 only: on v2 they are dropped, as Docker
+	// drops them.
+	MemorySwappiness *int64
+	OomKillDisable   bool
+	// Blkio is the I/O weight and limits (blkio_config).
+	Blkio Blkio
+	// DeviceRules allow device nodes the container may create or use
+	// beyond its devices (device_cgroup_rules).
+	DeviceRules []DeviceRule
+}
+
+// Blkio is the block I/O weight (10..1000, 0 for the default) and
+// per-device weights and limits, devices named by their host path.
+type Blkio struct {
+	Weight       uint16
+	WeightDevice []WeightDevice
+	ReadBps      []ThrottleDevice
+	WriteBps     []ThrottleDevice
+	ReadIOPS     []ThrottleDevice
+	WriteIOPS    []ThrottleDevice
+}
+
+// WeightDevice is the weight of one block device.
+type WeightDevice struct {
+	Path   string
+	Weight uint16
+}
+
+// ThrottleDevice limits one block device: bytes or operations per second.
+type ThrottleDevice struct {
+	Path string
+	Rate uint64
+}
+
+// DeviceRule is a device cgroup rule: type 'a' (all), 'b' or 'c'; major
+// and minor numbers, -1 for any; access, a subset of "rwm".
+type DeviceRule struct {
+	Type         byte
+	Major, Minor int64
+	Access       string
 }
 
 // Log says how the container's output is kept: one JSON object per line in
