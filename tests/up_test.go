@@ -510,6 +510,60 @@ services:
 	c.checkClean(before)
 }
 
+// TestSupervisorKilledDuringUp: kill -9 of the supervisor while up waits
+// for a health check that gates a dependant: up brings another, which
+// adopts the dependency and runs its health check, and up completes.
+func TestSupervisorKilledDuringUp(t *testing.T) {
+	c := newCLI(t, `
+name: killedup
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "sleep 3; touch /tmp/ready; exec sleep 1000"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 200ms
+      retries: 100
+  web:
+    image: busybox
+    command: ["sleep", "1000"]
+    depends_on:
+      db: {condition: service_healthy}
+`)
+	before := c.hostState()
+	cmd, _, stop := c.command("up", "-d")
+	defer stop()
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "up waiting for db", func() bool { return strings.Contains(out.String(), "killedup-db-1  Waiting") })
+	pids := c.supervisors()
+	if len(pids) != 1 {
+		t.Fatalf("supervisors: %v", pids)
+	}
+	dbPid := containerPid(t, c, "killedup-db-1")
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	t0 := time.Now()
+	err := cmd.Wait()
+	if err != nil || time.Since(t0) > 20*time.Second {
+		t.Fatalf("up after the supervisor was killed: %v after %v\n%s", err, time.Since(t0), out.String())
+	}
+	ps := c.ps()
+	if ps["killedup-db-1"].Health != "healthy" || ps["killedup-web-1"].State != "running" {
+		t.Errorf("db %+v, web %+v\n%s", ps["killedup-db-1"], ps["killedup-web-1"], out.String())
+	}
+	if got := containerPid(t, c, "killedup-db-1"); got != dbPid {
+		t.Errorf("db's process changed (%d -> %d): started twice", dbPid, got)
+	}
+	if now := c.supervisors(); len(now) != 1 || now[0] == pids[0] {
+		t.Errorf("supervisors after: %v (killed %d)", now, pids[0])
+	}
+	c.must("down", "-t", "0")
+	c.checkClean(before)
+}
+
 // TestSupervisorKilledRunDetached: a `run -d` container is the
 // supervisor's too: after kill -9 of the supervisor, an exit it missed is
 // recorded (255) by the one the next command brings, even when the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"syscall"
@@ -182,18 +183,33 @@ func (c *Client) Remove(ctx context.Context, id string, timeout *time.Duration) 
 // the supervisor starts meanwhile rather than when the first container is
 // to start: a supervisor takes ~90 ms to start listening on the build
 // machines. It reports no error: the requests that follow do.
+//
+// A supervisor that goes away while held (killed) is replaced at once:
+// the new one adopts the project's containers, so that what the command
+// waits for (a health check that gates a dependant) goes on happening.
 func (c *Client) Hold(ctx context.Context) (release func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		conn, err := c.dial(ctx)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		if writeMessage(conn, Request{Op: OpHold}) == nil {
-			<-ctx.Done()
+		for delay := 50 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+			conn, err := c.dial(ctx)
+			if err != nil {
+				return
+			}
+			if writeMessage(conn, Request{Op: OpHold}) == nil {
+				// The supervisor answers, then reads until either side
+				// hangs up: the read ends when the supervisor goes away.
+				stop := context.AfterFunc(ctx, func() { conn.Close() })
+				io.Copy(io.Discard, conn)
+				stop()
+			}
+			conn.Close()
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
 		}
 	}()
 	return func() {
