@@ -59,6 +59,16 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// compose is the project file as last written.
+func (c *cli) compose() string {
+	c.t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.dir, "compose.yaml"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return string(b)
+}
+
 func (c *cli) writeCompose(yaml string) {
 	c.t.Helper()
 	if err := os.WriteFile(filepath.Join(c.dir, "compose.yaml"), []byte(yaml), 0o644); err != nil {
@@ -381,6 +391,9 @@ services:
 func TestUpAttached(t *testing.T) {
 	c := newCLI(t, demoProject)
 	before := c.hostState()
+	// The test changes the file's project: the first goes by its name
+	// also when the test fails midway (newCLI's cleanup takes the file's).
+	t.Cleanup(func() { c.run("", "-p", "demo", "down", "-t", "0") })
 	cmd, _, stop := c.command("up", "--no-color")
 	defer stop()
 	var out syncBuffer
@@ -424,7 +437,31 @@ services:
 	if out, code := c.run("", "up", "--exit-code-from", "b"); code != 0 {
 		t.Errorf("--exit-code-from b: %d\n%s", code, out)
 	}
-	c.must("down")
+	c.must("down", "-t", "0")
+	// The first exit gives the code, not those of the containers the
+	// abort stops: the CI pattern of a test service beside a server that
+	// dies of SIGKILL (137).
+	c.writeCompose(`
+name: abort
+services:
+  server:
+    image: busybox
+    command: ["sleep", "1000"]
+    stop_grace_period: 200ms
+  tests:
+    image: busybox
+    command: ["sh", "-c", "sleep 0.5; echo tests passed"]
+    depends_on: [server]
+`)
+	if out, code := c.run("", "up", "--abort-on-container-exit"); code != 0 || !strings.Contains(out, "server-1 exited with code 137") {
+		t.Errorf("--abort-on-container-exit, tests passing: %d\n%s", code, out)
+	}
+	c.must("down", "-t", "0")
+	c.writeCompose(strings.Replace(c.compose(), "echo tests passed", "echo tests failed; exit 3", 1))
+	if out, code := c.run("", "up", "--abort-on-container-failure"); code != 3 || !strings.Contains(out, "server-1 exited with code 137") {
+		t.Errorf("--abort-on-container-failure, tests failing: %d\n%s", code, out)
+	}
+	c.must("down", "-t", "0")
 	if out, code := c.run("", "up", "--exit-code-from", "nosuch"); code != 1 || !strings.Contains(out, "no such service: nosuch") || len(c.ps()) != 0 {
 		t.Errorf("--exit-code-from nosuch: %d (%d containers)\n%s", code, len(c.ps()), out)
 	}

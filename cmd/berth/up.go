@@ -431,6 +431,11 @@ func attachUp(ctx context.Context, g *globalOptions, s streams, eng *engine, f *
 
 	var mu sync.Mutex
 	code := 0
+	// from is the service whose exit is up's: --exit-code-from's, else the
+	// first to exit with --abort-on-container-exit (or to fail, with
+	// --abort-on-container-failure), as docker compose's log printer has
+	// it. The exits of the containers that the abort stops do not count.
+	from := f.exitCodeFrom
 	var stopping sync.Once
 	stopped := make(chan struct{})
 	began := false // under mu
@@ -451,13 +456,14 @@ func attachUp(ctx context.Context, g *globalOptions, s streams, eng *engine, f *
 		pf.exited(c)
 		mu.Lock()
 		defer mu.Unlock()
-		if f.exitCodeFrom != "" && c.Service() == f.exitCodeFrom {
+		abort := f.abortOnExit || f.abortOnFailure && c.ExitCode != 0
+		if abort && from == "" {
+			from = c.Service()
+		}
+		if c.Service() == from {
 			code = c.ExitCode
 		}
-		if f.abortOnExit || f.abortOnFailure && c.ExitCode != 0 {
-			if f.exitCodeFrom == "" && code == 0 {
-				code = c.ExitCode
-			}
+		if abort {
 			stop(func() { fmt.Fprintf(s.out, "Aborting on container exit... (%s)\n", c.Name) })
 		}
 		return false
