@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/containerd/errdefs"
@@ -190,6 +191,36 @@ func linkAliases(p *types.Project, svc string) []string {
 // service's name and aliases (useAliases, run --use-aliases).
 type connectOptions struct {
 	publish, useAliases bool
+	// claims, when not nil, are the host ports already given out to the
+	// containers made alongside (up's replicas, created at once).
+	claims *portClaims
+}
+
+// portClaims are the host ports of ranges given out during one command,
+// so that replicas created at once, each taking a free port of the range,
+// take different ones: a port is free until its container starts, and
+// the replicas start after they are all made.
+type portClaims struct {
+	mu    sync.Mutex
+	taken map[string]bool // "tcp/8080"
+}
+
+// claim takes a port for a container unless another took it first.
+func (pc *portClaims) claim(proto string, port int) bool {
+	if pc == nil {
+		return true
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	key := proto + "/" + strconv.Itoa(port)
+	if pc.taken[key] {
+		return false
+	}
+	if pc.taken == nil {
+		pc.taken = map[string]bool{}
+	}
+	pc.taken[key] = true
+	return true
 }
 
 func connect(ctx context.Context, p *types.Project, svc types.ServiceConfig, c *spec.Container, nm NetworkManager, o connectOptions) (retErr error) {
@@ -263,7 +294,7 @@ func connect(ctx context.Context, p *types.Project, svc types.ServiceConfig, c *
 		return nil
 	}
 	for _, pc := range svc.Ports {
-		ports, err := publishedPorts(ctx, svc, pc)
+		ports, err := publishedPorts(ctx, svc, pc, o.claims)
 		if err != nil {
 			return err
 		}
@@ -341,7 +372,7 @@ func shareNetwork(p *types.Project, svc types.ServiceConfig, c *spec.Container, 
 
 // publishedPorts resolves one ports entry: a host port for each container
 // port (any free one when none is given, or a free one of a range).
-func publishedPorts(ctx context.Context, svc types.ServiceConfig, pc types.ServicePortConfig) ([]spec.Port, error) {
+func publishedPorts(ctx context.Context, svc types.ServiceConfig, pc types.ServicePortConfig, claims *portClaims) ([]spec.Port, error) {
 	proto := cmp.Or(strings.ToLower(pc.Protocol), "tcp")
 	if proto != "tcp" && proto != "udp" {
 		return nil, &project.Error{Service: svc.Name, Key: "ports", Err: fmt.Errorf("%w: protocol %q: use tcp or udp", errdefs.ErrNotImplemented, pc.Protocol)}
@@ -381,7 +412,7 @@ func publishedPorts(ctx context.Context, svc types.ServiceConfig, pc types.Servi
 		p.HostPort = lo
 	default:
 		for port := lo; port <= hi; port++ {
-			if portFree(proto, hostIP, port) {
+			if portFree(proto, hostIP, port) && claims.claim(proto, port) {
 				p.HostPort = port
 				break
 			}

@@ -82,3 +82,54 @@ func TestCheckPorts(t *testing.T) {
 		t.Errorf("the same port on another address: %v", err)
 	}
 }
+
+// TestPublishedPortsRange: replicas made at once, each taking a free port
+// of a range, take different ones (the ports are free until the replicas
+// start); when the range has no port left, the error says so.
+func TestPublishedPortsRange(t *testing.T) {
+	ctx := context.Background()
+	// Three consecutive free ports.
+	var lo int
+	for range 50 {
+		p, err := netspec.FreePort(ctx, "tcp", netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p+2 <= 65535 && portFree("tcp", netip.Addr{}, p+1) && portFree("tcp", netip.Addr{}, p+2) {
+			lo = p
+			break
+		}
+	}
+	if lo == 0 {
+		t.Fatal("no three consecutive free ports")
+	}
+	svc := types.ServiceConfig{Name: "w"}
+	pc := types.ServicePortConfig{Target: 80, Published: fmt.Sprintf("%d-%d", lo, lo+2)}
+	var claims portClaims
+	got := make([]int, 3)
+	errs := make(chan error, 3)
+	for i := range got {
+		go func() {
+			ports, err := publishedPorts(ctx, svc, pc, &claims)
+			if err == nil {
+				got[i] = ports[0].HostPort
+			}
+			errs <- err
+		}()
+	}
+	for range got {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[int]bool{}
+	for _, p := range got {
+		if p < lo || p > lo+2 || seen[p] {
+			t.Fatalf("replicas got ports %v of %d-%d: each a different one of the range", got, lo, lo+2)
+		}
+		seen[p] = true
+	}
+	if _, err := publishedPorts(ctx, svc, pc, &claims); err == nil || !strings.Contains(err.Error(), "no free host port in") {
+		t.Errorf("a fourth replica: %v", err)
+	}
+}

@@ -270,6 +270,7 @@ type upper struct {
 	o       UpRunOptions
 	byName  map[string]ContainerStatus
 	files   map[string][]spec.File // each service's secrets and configs
+	claims  portClaims             // host ports of ranges given out
 }
 
 func (u *upper) progress(name, status string, err error) {
@@ -470,7 +471,7 @@ func (u *upper) create(ctx context.Context, s Step, previous *ContainerStatus) (
 	sortMounts(c.Mounts)
 	giveFiles(&c, u.files[svc.Name])
 	nm := u.eng.Networks()
-	if err := connect(ctx, u.p, svc, &c, nm, connectOptions{publish: true}); err != nil {
+	if err := connect(ctx, u.p, svc, &c, nm, connectOptions{publish: true, claims: &u.claims}); err != nil {
 		return "", err
 	}
 	if err := u.eng.Create(ctx, c); err != nil {
