@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/compose-spec/compose-go/v2/format"
@@ -282,12 +283,7 @@ func runSpec(p *types.Project, svc types.ServiceConfig, img *image.Image, enviro
 		svc.Entrypoint = o.Entrypoint
 	}
 	if len(o.Env) > 0 {
-		env := types.NewMappingWithEquals(o.Env)
-		resolved := env.Resolve(func(k string) (string, bool) {
-			v, ok := environ[k]
-			return v, ok
-		})
-		svc.Environment = svc.Environment.OverrideBy(resolved)
+		svc.Environment = svc.Environment.OverrideBy(envFlags(o.Env, environ))
 	}
 	if o.User != "" {
 		svc.User = o.User
@@ -318,4 +314,27 @@ func runSpec(p *types.Project, svc types.ServiceConfig, img *image.Image, enviro
 	id := make([]byte, 32)
 	rand.Read(id)
 	return containerSpec(p, svc, 1, hex.EncodeToString(id), img, environ)
+}
+
+// envFlags resolves -e flags as docker compose does: KEY=VALUE as given,
+// a bare KEY the value environ gives it (nil when it has none).
+func envFlags(flags []string, environ map[string]string) types.MappingWithEquals {
+	return types.NewMappingWithEquals(flags).Resolve(func(k string) (string, bool) {
+		v, ok := environ[k]
+		return v, ok
+	})
+}
+
+// ExecEnv is exec's -e flags as the process gets them: a bare KEY takes
+// the value of berth's environment, and is left out when it is unset, as
+// docker compose exec does.
+func ExecEnv(flags []string, environ map[string]string) []string {
+	var out []string
+	for _, kv := range flags {
+		k, _, _ := strings.Cut(kv, "=")
+		if v := envFlags([]string{kv}, environ)[k]; v != nil {
+			out = append(out, k+"="+*v)
+		}
+	}
+	return out
 }

@@ -226,6 +226,10 @@ func TestUpDown(t *testing.T) {
 	if out := c.must("exec", "-T", "-e", "X=1", "-w", "/tmp", "-u", "65534", "--index", "1", "db", "sh", "-c", "echo $X in $(pwd) as $(id -u)"); out != "1 in /tmp as 65534\n" {
 		t.Errorf("exec with flags: %q", out)
 	}
+	// -e KEY alone: berth's environment's value, or nothing when unset.
+	if out := c.must("exec", "-T", "-e", "BERTH_CGROUP_PARENT", "-e", "BERTH_TEST_UNSET", "db", "sh", "-c", "echo $BERTH_CGROUP_PARENT ${BERTH_TEST_UNSET-unset}"); out != "/"+c.cgroup+" unset\n" {
+		t.Errorf("exec -e KEY: %q", out)
+	}
 	// A command that cannot start: docker exec's 126, and why.
 	if out, code := c.run("", "exec", "-T", "db", "no-such-command"); code != 126 || !strings.Contains(out, `exec: "no-such-command": executable file not found`) {
 		t.Errorf("exec of a missing command: %d %q", code, out)

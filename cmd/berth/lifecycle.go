@@ -229,6 +229,7 @@ func newExecCommand(g *globalOptions, s streams) *cobra.Command {
 				return err
 			}
 			o.Args = args[1:]
+			o.Env = compose.ExecEnv(o.Env, g.environMap())
 			in, inIsFile := s.in.(*os.File)
 			out, outIsFile := s.out.(*os.File)
 			o.TTY = !noTTY && inIsFile && outIsFile && isTerminal(in) && isTerminal(out)

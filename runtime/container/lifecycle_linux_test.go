@@ -140,6 +140,9 @@ func TestExec(t *testing.T) {
 			t.Errorf("exec %s: %d %v", args[0], code, err)
 		}
 	}
+	if code, err := ct.Exec(ctx, ExecOptions{Args: []string{"true"}, User: "no-such-user"}); err == nil || !strings.Contains(err.Error(), "no-such-user") || code != ExecStartFailed {
+		t.Errorf("exec -u no-such-user: %d %v", code, err)
+	}
 	if _, err := os.Stat(filepath.Join(rt.dir(c.ID), "rootfs", "nonexistent")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("exec made its missing working directory: %v", err)
 	}

@@ -883,7 +883,8 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (int, error) {
 	rootfs := filepath.Join(c.rt.dir(c.ID), "rootfs")
 	proc, err := c.process(rootfs, o.Args, env, user, c.Spec.Process.GroupAdd, wd, false)
 	if err != nil {
-		return -1, fmt.Errorf("exec in %s: %w", c.Spec.Name, err)
+		// A user the image does not have: the process cannot start.
+		return ExecStartFailed, fmt.Errorf("exec in %s: %w", c.Spec.Name, err)
 	}
 	if o.Privileged {
 		caps, err := capabilities(&spec.Container{Privileged: true})
