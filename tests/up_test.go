@@ -31,7 +31,7 @@ type psEntry struct {
 // ps runs `ps -a --format json` and returns the containers by name.
 func (c *cli) ps(args ...string) map[string]psEntry {
 	c.t.Helper()
-	out, code := c.run("", append([]string{"ps", "-a", "--format", "json"}, args...)...)
+	out, code := c.run("", append([]string{"ps", "-a", "--no-trunc", "--format", "json"}, args...)...)
 	if code != 0 {
 		c.t.Fatalf("ps: %d\n%s", code, out)
 	}

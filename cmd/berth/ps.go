@@ -28,7 +28,7 @@ import (
 
 func newPsCommand(g *globalOptions, s streams) *cobra.Command {
 	var o compose.PsOptions
-	var quiet, services bool
+	var quiet, services, noTrunc bool
 	var format string
 	var status, filters []string
 	cmd := &cobra.Command{
@@ -81,7 +81,7 @@ func newPsCommand(g *globalOptions, s streams) *cobra.Command {
 				}
 				return nil
 			}
-			return printPs(s.out, cs, quiet, format, time.Now())
+			return printPs(s.out, cs, psOptions{quiet: quiet, format: format, trunc: !noTrunc}, time.Now())
 		},
 	}
 	f := cmd.Flags()
@@ -91,7 +91,7 @@ func newPsCommand(g *globalOptions, s streams) *cobra.Command {
 	f.StringArrayVar(&status, "status", nil, "Filter services by status. Values: [paused | restarting | removing | running | dead | created | exited]")
 	f.StringArrayVar(&filters, "filter", nil, "Filter services by a property (supported filters: status)")
 	f.StringVar(&format, "format", "table", "Format the output. Values: [table | json | TEMPLATE | table TEMPLATE] (a Go template of the fields of --format json)")
-	f.Bool("no-trunc", false, "Don't truncate output")
+	f.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
 	f.Bool("orphans", true, "Include orphaned services (not declared by project)")
 	return cmd
 }
@@ -129,7 +129,17 @@ type psPublisher struct {
 	Protocol      string `json:"Protocol"`
 }
 
-func printPs(w io.Writer, cs []compose.ContainerStatus, quiet bool, format string, now time.Time) error {
+// psOptions say how ps prints: ids only (quiet), the format, and whether
+// ID and Command are cut as docker compose cuts them (the first 12 digits;
+// 20 characters) unless --no-trunc.
+type psOptions struct {
+	quiet  bool
+	format string
+	trunc  bool
+}
+
+func printPs(w io.Writer, cs []compose.ContainerStatus, o psOptions, now time.Time) error {
+	quiet, format := o.quiet, o.format
 	if quiet {
 		for _, c := range cs {
 			fmt.Fprintln(w, c.ID)
@@ -157,9 +167,13 @@ func printPs(w io.Writer, cs []compose.ContainerStatus, quiet bool, format strin
 				mounts = append(mounts, ellipsis(m.Source, 15))
 			}
 		}
+		id, command := c.ID, strings.Join(c.Command, " ")
+		if o.trunc {
+			id, command = id[:min(len(id), 12)], ellipsis(command, 20)
+		}
 		rows = append(rows, psRow{
-			Command: fmt.Sprintf("%q", strings.Join(c.Command, " ")), CreatedAt: c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
-			ExitCode: c.ExitCode, Health: c.Health, ID: c.ID, Image: c.Image, Labels: strings.Join(labels, ","),
+			Command: strconv.Quote(command), CreatedAt: c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"),
+			ExitCode: c.ExitCode, Health: c.Health, ID: id, Image: c.Image, Labels: strings.Join(labels, ","),
 			LocalVolumes: strconv.Itoa(localVolumes), Mounts: strings.Join(mounts, ","), Networks: strings.Join(slices.Sorted(slices.Values(c.Networks)), ","),
 			Name: c.Name, Names: c.Name, Project: c.Project(), Publishers: publishers, Ports: ports,
 			RunningFor: units.HumanDuration(now.Sub(c.Created)) + " ago", Service: c.Service(), Size: "0B",
@@ -185,7 +199,7 @@ func printPs(w io.Writer, cs []compose.ContainerStatus, quiet bool, format strin
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Image, truncate(r.Command, 22), r.Service, r.RunningFor, r.Status, r.Ports)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.Image, r.Command, r.Service, r.RunningFor, r.Status, r.Ports)
 	}
 	return tw.Flush()
 }
@@ -336,13 +350,6 @@ func statusText(c compose.ContainerStatus, now time.Time) string {
 		return fmt.Sprintf("Exited (%d) %s ago", c.ExitCode, units.HumanDuration(now.Sub(c.FinishedAt)))
 	}
 	return "Created"
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-2] + "…\""
 }
 
 func newRmCommand(g *globalOptions, s streams) *cobra.Command {

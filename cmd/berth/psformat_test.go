@@ -84,7 +84,7 @@ func TestPsRowMountsNetworks(t *testing.T) {
 		},
 	}
 	var b strings.Builder
-	if err := printPs(&b, []compose.ContainerStatus{c}, false, "json", time.Now()); err != nil {
+	if err := printPs(&b, []compose.ContainerStatus{c}, psOptions{format: "json"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	var row psRow
@@ -132,5 +132,39 @@ func TestDisplayPorts(t *testing.T) {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestPsTruncated: ps cuts ID to 12 digits and Command to 20 characters,
+// quoted, as docker compose ps does in every format; --no-trunc keeps both
+// whole.
+func TestPsTruncated(t *testing.T) {
+	c := compose.ContainerStatus{
+		ID: strings.Repeat("0123456789abcdef", 4), Name: "p-a-1", Status: "running",
+		Command: []string{"sh", "-c", "sleep 3; touch /tmp/ready"},
+	}
+	for _, tc := range []struct {
+		trunc       bool
+		id, command string
+	}{
+		{true, "0123456789ab", `"sh -c sleep 3; touc…"`},
+		{false, c.ID, `"sh -c sleep 3; touch /tmp/ready"`},
+	} {
+		var b strings.Builder
+		if err := printPs(&b, []compose.ContainerStatus{c}, psOptions{format: "json", trunc: tc.trunc}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		var row psRow
+		if err := json.Unmarshal([]byte(b.String()), &row); err != nil {
+			t.Fatal(err)
+		}
+		if row.ID != tc.id || row.Command != tc.command {
+			t.Errorf("trunc %v: ID %q Command %q, want %q %q", tc.trunc, row.ID, row.Command, tc.id, tc.command)
+		}
+		b.Reset()
+		printPs(&b, []compose.ContainerStatus{c}, psOptions{format: "table", trunc: tc.trunc}, time.Now())
+		if !strings.Contains(b.String(), tc.command) {
+			t.Errorf("trunc %v: table without %s:\n%s", tc.trunc, tc.command, b.String())
+		}
 	}
 }
