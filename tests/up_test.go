@@ -206,6 +206,9 @@ func TestUpDown(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^db-1\s+\| db starting$`).MatchString(out) || !strings.Contains(out, "db ready") || strings.Contains(out, "web up") {
 		t.Errorf("logs db:\n%s", out)
 	}
+	if out := c.must("logs", "--no-log-prefix", "--tail=-1", "db"); !strings.HasSuffix(out, "db ready\n") {
+		t.Errorf("logs --tail=-1 (all): %q", out)
+	}
 	if out := c.must("logs", "--no-log-prefix", "--tail", "1", "db"); out != "db ready\n" {
 		t.Errorf("logs --no-log-prefix --tail 1 db: %q", out)
 	}
@@ -248,6 +251,12 @@ func TestUpDown(t *testing.T) {
 	}
 	if out := c.must("ls", "--format", "json"); !strings.Contains(out, `"Name":"demo"`) || !strings.Contains(out, "running(2)") {
 		t.Errorf("ls: %s", out)
+	}
+	if out := c.must("ls", "-q", "--filter", "name=^de"); out != "demo\n" {
+		t.Errorf("ls --filter name=^de: %q", out)
+	}
+	if out := c.must("ls", "-q", "--filter", "name=nosuch"); out != "" {
+		t.Errorf("ls --filter name=nosuch: %q", out)
 	}
 	if out := c.must("stats", "--no-stream"); !strings.Contains(out, "demo-db-1") || !regexp.MustCompile(`MEM USAGE / LIMIT +MEM % +NET I/O +BLOCK I/O +PIDS`).MatchString(out) {
 		t.Errorf("stats:\n%s", out)

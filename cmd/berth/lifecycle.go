@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -177,10 +178,11 @@ func newLogsCommand(g *globalOptions, s streams) *cobra.Command {
 			o.Tail = -1
 			if tail != "all" {
 				n, err := strconv.Atoi(tail)
-				if err != nil || n < 0 {
+				if err != nil {
 					return fmt.Errorf("invalid --tail %q: a number of lines, or all", tail)
 				}
-				o.Tail = n
+				// A negative number is all, as docker's logs has it.
+				o.Tail = max(n, -1)
 			}
 			now := time.Now()
 			var err error
@@ -393,12 +395,28 @@ func newEventsCommand(g *globalOptions, s streams) *cobra.Command {
 func newLsCommand(g *globalOptions, s streams) *cobra.Command {
 	var all, quiet bool
 	var format string
+	var filters []string
 	cmd := &cobra.Command{
 		Use:   "ls [OPTIONS]",
 		Short: "List running compose projects",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "table" && format != "json" {
 				return fmt.Errorf("invalid --format %q: use table or json", format)
+			}
+			// --filter name=EXPR, docker's name filter: the projects
+			// whose name the regular expression matches, any of them
+			// when given more than once.
+			var names []*regexp.Regexp
+			for _, f := range filters {
+				k, v, ok := strings.Cut(f, "=")
+				if !ok || k != "name" {
+					return fmt.Errorf("invalid --filter %q: only name=<name> is supported", f)
+				}
+				re, err := regexp.Compile(v)
+				if err != nil {
+					return fmt.Errorf("invalid --filter %q: %w", f, err)
+				}
+				names = append(names, re)
 			}
 			eng, err := g.engine()
 			if err != nil {
@@ -407,6 +425,11 @@ func newLsCommand(g *globalOptions, s streams) *cobra.Command {
 			ps, err := compose.Projects(cmd.Context(), eng, all)
 			if err != nil {
 				return err
+			}
+			if len(names) > 0 {
+				ps = slices.DeleteFunc(ps, func(p compose.ProjectStatus) bool {
+					return !slices.ContainsFunc(names, func(re *regexp.Regexp) bool { return re.MatchString(p.Name) })
+				})
 			}
 			switch {
 			case quiet:
@@ -436,6 +459,7 @@ func newLsCommand(g *globalOptions, s streams) *cobra.Command {
 	f := cmd.Flags()
 	f.BoolVarP(&all, "all", "a", false, "Show all stopped Compose projects")
 	f.BoolVarP(&quiet, "quiet", "q", false, "Only display project names")
+	f.StringArrayVar(&filters, "filter", nil, "Filter output based on conditions provided (name=<name>)")
 	f.StringVar(&format, "format", "table", "Format the output. Values: [table | json]")
 	return cmd
 }
