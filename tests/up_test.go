@@ -291,6 +291,15 @@ func TestUpDown(t *testing.T) {
 	if e := c.ps()["demo-web-1"]; e.State != "running" {
 		t.Errorf("restart web: %+v", e)
 	}
+	// events --json sees what follows: pause, unpause, kill, die.
+	evCmd, _, evStop := c.command("events", "--json", "web")
+	defer evStop()
+	var evOut syncBuffer
+	evCmd.Stdout, evCmd.Stderr = &evOut, &evOut
+	if err := evCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // subscribed
 	c.must("pause", "web")
 	if e := c.ps()["demo-web-1"]; e.State != "paused" {
 		t.Errorf("pause: %+v", e)
@@ -301,6 +310,24 @@ func TestUpDown(t *testing.T) {
 	c.must("unpause", "web")
 	c.must("kill", "-s", "SIGKILL", "web")
 	eventually(t, 5*time.Second, "web killed", func() bool { return c.ps()["demo-web-1"].State == "exited" })
+	eventually(t, 5*time.Second, "the die event", func() bool { return strings.Contains(evOut.String(), `"action":"die"`) })
+	evCmd.Process.Signal(os.Interrupt)
+	evCmd.Wait()
+	var actions []string
+	for _, l := range strings.Split(strings.TrimSpace(evOut.String()), "\n") {
+		var e struct {
+			Type, Action, ID, Service string
+			Attributes                map[string]string
+		}
+		if err := json.Unmarshal([]byte(l), &e); err != nil || e.Type != "container" || e.Service != "web" || e.Attributes["name"] != "demo-web-1" || len(e.ID) != 64 {
+			t.Errorf("event %q: %v", l, err)
+			continue
+		}
+		actions = append(actions, e.Action+" "+e.Attributes["signal"]+e.Attributes["exitCode"])
+	}
+	if want := []string{"pause ", "unpause ", "kill 9", "die 137"}; !slices.Equal(actions, want) {
+		t.Errorf("events %q, want %q:\n%s", actions, want, evOut.String())
+	}
 	if e := c.ps()["demo-web-1"]; e.ExitCode != 137 {
 		t.Errorf("kill: %+v", e)
 	}

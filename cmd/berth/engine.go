@@ -196,12 +196,14 @@ func (e *engine) Remove(ctx context.Context, id string, stop bool) error {
 	return e.Delete(ctx, c.Spec.Labels[compose.ProjectLabel], id, nil)
 }
 
+// Pause and Unpause go through the project's supervisor, which emits
+// their events.
 func (e *engine) Pause(ctx context.Context, id string) error {
 	c, err := e.rt.Load(ctx, id)
 	if err != nil {
 		return err
 	}
-	return c.Pause(ctx)
+	return e.client(c.Spec.Labels[compose.ProjectLabel]).Pause(ctx, id)
 }
 
 func (e *engine) Unpause(ctx context.Context, id string) error {
@@ -209,7 +211,7 @@ func (e *engine) Unpause(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return c.Resume(ctx)
+	return e.client(c.Spec.Labels[compose.ProjectLabel]).Resume(ctx, id)
 }
 
 func (e *engine) Logs(ctx context.Context, id string, o logs.ReadOptions, fn func(logs.Record) error) error {

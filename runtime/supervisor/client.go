@@ -171,6 +171,17 @@ func (c *Client) Kill(ctx context.Context, id, signal string) error {
 	return err
 }
 
+// Pause freezes a container's processes; Resume thaws them.
+func (c *Client) Pause(ctx context.Context, id string) error {
+	_, err := c.call(ctx, Request{Op: OpPause, ID: id})
+	return err
+}
+
+func (c *Client) Resume(ctx context.Context, id string) error {
+	_, err := c.call(ctx, Request{Op: OpResume, ID: id})
+	return err
+}
+
 // Remove stops a container (timeout as for Stop) and deletes it.
 func (c *Client) Remove(ctx context.Context, id string, timeout *time.Duration) error {
 	_, err := c.call(ctx, Request{Op: OpRemove, ID: id, Timeout: DurationOf(timeout)})

@@ -23,6 +23,8 @@ const (
 	OpKill   = "kill"   // send it a signal (the restart policy stays off too)
 	OpRemove = "remove" // stop it, forget it and delete it
 	OpEvents = "events" // stream the project's events
+	OpPause  = "pause"  // freeze its processes
+	OpResume = "unpause"
 	// OpReclaim frees, in the background, storage that nothing uses any
 	// more (Options.Reclaim); it answers at once.
 	OpReclaim = "reclaim"

@@ -500,12 +500,13 @@ func (s *server) watchOf(ctx context.Context, id string) (*watch, error) {
 		return nil, fmt.Errorf("container %s is not one of project %s's: %w", c.Spec.Name, s.o.Project, errdefs.ErrNotFound)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if w, ok := s.watches[id]; ok {
+		s.mu.Unlock()
 		return w, nil
 	}
 	w = s.newWatch(c)
 	s.watches[id] = w
+	s.mu.Unlock()
 	return w, nil
 }
 
@@ -588,6 +589,12 @@ func (s *server) start(ctx context.Context, w *watch, explicit bool) error {
 	case <-ctx.Done():
 		s.unpublish(w)
 		return ctx.Err()
+	}
+	// A container never started is one the CLI made (its create event,
+	// which docker compose's events show before the first start: the CLI
+	// makes containers without the supervisor).
+	if w.c.LastStart().IsZero() {
+		s.emit(w, "create", nil)
 	}
 	err := w.c.Start(ctx, container.StartOptions{})
 	<-s.starting
@@ -677,6 +684,7 @@ func (s *server) scheduleRestart(w *watch, delay time.Duration) {
 			return // a stop or a start came first, or the supervisor left
 		}
 		s.mu.Unlock()
+		s.emit(w, "restart", nil)
 		err := s.start(context.Background(), w, false)
 		s.mu.Lock()
 		w.timer = nil
@@ -1016,7 +1024,7 @@ func (s *server) handle(ctx context.Context, req Request) Response {
 		return s.reclaim()
 	}
 	switch req.Op {
-	case OpStart, OpStop, OpKill, OpRemove:
+	case OpStart, OpStop, OpKill, OpRemove, OpPause, OpResume:
 	default:
 		return errResponse(fmt.Errorf("%w: unknown operation %q", errdefs.ErrInvalidArgument, req.Op))
 	}
@@ -1037,6 +1045,18 @@ func (s *server) handle(ctx context.Context, req Request) Response {
 		}
 	case OpKill:
 		err = s.kill(ctx, w, req.Signal)
+	case OpPause, OpResume:
+		// Here rather than in the CLI, for the events.
+		w.ops.Lock()
+		if req.Op == OpPause {
+			err = w.c.Pause(ctx)
+		} else {
+			err = w.c.Resume(ctx)
+		}
+		w.ops.Unlock()
+		if err == nil {
+			s.emit(w, req.Op, nil)
+		}
 	case OpRemove:
 		err = s.remove(ctx, w, req.Timeout.Std())
 	}

@@ -217,8 +217,8 @@ func TestRestartOnFailureBackOff(t *testing.T) {
 		}
 	}
 	stopEvents()
-	if got := strings.Join(actions, " "); !strings.Contains(got, "start die start die start die start die") {
-		t.Errorf("events %q, want a start after each of the first three deaths (as Docker's restart manager)", got)
+	if got, want := strings.Join(actions, " "), "create start die restart start die restart start die restart start die"; got != want {
+		t.Errorf("events %q, want %q: the container's creation seen once, a restart and a start after each of the first three deaths", got, want)
 	}
 	// The back-off doubles: 100, 200 and 400 ms between the runs.
 	out := readRootfsFile(t, f, ct.ID, "/tmp/starts")
