@@ -583,6 +583,14 @@ services:
 	if h := c.ps()["adopt-steady-1"].Health; h != "healthy" {
 		t.Errorf("steady's health after adoption: %q", h)
 	}
+	// An adopted container is not the new supervisor's child, so its exit
+	// status is not the kernel's to tell; but one that berth killed died
+	// of SIGKILL: 137, not 255.
+	c.must("kill", "steady")
+	eventually(t, 5*time.Second, "steady killed", func() bool { return c.ps()["adopt-steady-1"].State == "exited" })
+	if e := c.ps()["adopt-steady-1"]; e.ExitCode != 137 {
+		t.Errorf("adopted steady killed: %+v", e)
+	}
 	c.must("down", "-t", "0")
 	c.checkClean(before)
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +40,22 @@ type waiter struct {
 	done chan struct{}
 	exit Exit
 	err  error
+	// killed says this process sent the container SIGKILL: an adopted
+	// container's exit, whose status only its parent could have, is then
+	// known all the same (137).
+	killed atomic.Bool
+}
+
+// killing notes that the container is being sent sig.
+func (c *Container) killing(sig syscall.Signal) {
+	if sig != unix.SIGKILL {
+		return
+	}
+	c.rt.mu.Lock()
+	defer c.rt.mu.Unlock()
+	if w := c.rt.waiters[c.ID]; w != nil {
+		w.killed.Store(true)
+	}
 }
 
 // pipeSize is the buffer the kernel keeps for a container's output while
@@ -415,6 +432,11 @@ func (c *Container) Reattach(ctx context.Context) error {
 			return
 		}
 		w.exit = Exit{Code: 255, Missed: true, FinishedAt: time.Now().UTC(), OOMKilled: c.oomKilled()}
+		if w.killed.Load() {
+			// Nothing outlives SIGKILL: the code is 137, as a parent
+			// would have seen it.
+			w.exit.Code, w.exit.Signal, w.exit.Missed = 128+int(unix.SIGKILL), signalName(unix.SIGKILL), false
+		}
 		if err := c.recordExit(rec.StartedAt, w.exit); err != nil && w.err == nil {
 			w.err = err
 		}
@@ -615,6 +637,7 @@ func (c *Container) Signal(ctx context.Context, sig syscall.Signal) error {
 	if err != nil {
 		return err
 	}
+	c.killing(sig)
 	if err := lc.Signal(sig); err != nil {
 		if errors.Is(err, libcontainer.ErrNotRunning) {
 			return fmt.Errorf("container %s is not running: %w", c.Spec.Name, errdefs.ErrFailedPrecondition)
@@ -662,6 +685,7 @@ func (c *Container) Stop(ctx context.Context, timeout *time.Duration) (Exit, err
 	}
 	bg := context.WithoutCancel(ctx)
 	if grace > 0 {
+		c.killing(sig)
 		if err := lc.Signal(sig); err == nil {
 			wctx, cancel := context.WithTimeout(bg, grace)
 			e, err := c.Wait(wctx)
@@ -671,6 +695,7 @@ func (c *Container) Stop(ctx context.Context, timeout *time.Duration) (Exit, err
 			}
 		}
 	}
+	c.killing(unix.SIGKILL)
 	if err := lc.Signal(unix.SIGKILL); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
 		return Exit{}, fmt.Errorf("killing container %s: %w", c.Spec.Name, err)
 	}
