@@ -17,6 +17,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
 
+	"github.com/berth-dev/berth/internal/dnstest"
 	"github.com/berth-dev/berth/network"
 )
 
@@ -745,7 +746,7 @@ func serveDNSIn(t *testing.T, ns, addr, name, ip string) *atomic.Int32 {
 		t.Fatalf("DNS server on %s: %v", addr, err)
 	}
 	var asked atomic.Int32
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+	dnstest.Serve(t, dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 		m := new(dns.Msg).SetReply(req)
 		q := req.Question[0]
 		switch {
@@ -756,18 +757,6 @@ func serveDNSIn(t *testing.T, ns, addr, name, ip string) *atomic.Int32 {
 			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 30}, A: net.ParseIP(ip)})
 		}
 		w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		srv.ActivateAndServe()
-	}()
-	<-started
-	t.Cleanup(func() {
-		srv.Shutdown()
-		<-done
-	})
+	}), pc, nil)
 	return &asked
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
 
+	"github.com/berth-dev/berth/internal/dnstest"
 	berthnet "github.com/berth-dev/berth/network"
 )
 
@@ -120,20 +121,7 @@ func serveUpstream(t *testing.T, pc net.PacketConn, l net.Listener, h func(w dns
 		}
 		h(w, req)
 	})
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: handler}, {Listener: l, Handler: handler}} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			srv.ActivateAndServe()
-		}()
-		<-started
-		t.Cleanup(func() {
-			srv.Shutdown()
-			<-done
-		})
-	}
+	dnstest.Serve(t, handler, pc, l)
 	return u
 }
 
