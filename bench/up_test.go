@@ -451,7 +451,14 @@ func (p *upProject) checkGone(before string, bridges []string) {
 	if es := p.ps(true); len(es) != 0 {
 		p.b.Fatalf("after down, ps -a lists %+v", es)
 	}
-	if entries, _ := os.ReadDir(filepath.Join(p.root, "containers")); len(entries) != 0 {
+	// .init (the shared init layers) and .names (the container-name
+	// index, whose links go with their containers) are the store's own.
+	entries, _ := os.ReadDir(filepath.Join(p.root, "containers"))
+	entries = slices.DeleteFunc(entries, func(e os.DirEntry) bool { return e.Name() == ".init" || e.Name() == ".names" })
+	if names, _ := os.ReadDir(filepath.Join(p.root, "containers", ".names")); len(names) != 0 {
+		p.b.Fatalf("after down, %d container names are still taken", len(names))
+	}
+	if len(entries) != 0 {
 		p.b.Fatalf("after down, %d container directories are left", len(entries))
 	}
 	if after := p.hostState(); after != before {
