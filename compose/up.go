@@ -303,6 +303,23 @@ func (u *upper) do(ctx context.Context, s Step) error {
 		return nil
 	case StepRecreate:
 		u.progress(s.Name, StatusRecreate, nil)
+	case StepCreate:
+		u.progress(s.Name, StatusCreating, nil)
+	}
+	var previous *ContainerStatus
+	if s.Do == StepRecreate {
+		previous = &old
+	}
+	// The new container's configuration first: what can fail in it (a
+	// bind source missing, a volume with other options) must leave the
+	// container it replaces in place. The replacement takes the old one's
+	// id, so the old one goes before the new one is made.
+	c, err := u.prepare(ctx, s, previous)
+	if err != nil {
+		u.progress(s.Name, StatusError, err)
+		return err
+	}
+	if s.Do == StepRecreate {
 		if err := u.eng.Delete(ctx, u.p.Name, old.ID, u.o.Timeout); err != nil {
 			u.progress(s.Name, StatusError, err)
 			return err
@@ -311,14 +328,8 @@ func (u *upper) do(ctx context.Context, s Step) error {
 			u.progress(s.Name, StatusError, err)
 			return err
 		}
-	case StepCreate:
-		u.progress(s.Name, StatusCreating, nil)
 	}
-	var previous *ContainerStatus
-	if s.Do == StepRecreate {
-		previous = &old
-	}
-	id, err := u.create(ctx, s, previous)
+	id, err := u.make(ctx, u.p.Services[s.Service], c)
 	if err != nil {
 		u.progress(s.Name, StatusError, err)
 		return err
@@ -438,17 +449,17 @@ func checkNames(ctx context.Context, eng Engine, p *types.Project, services []st
 	return nil
 }
 
-// create makes replica s.Number of its service and returns its id;
-// previous is the container it replaces, if any.
-func (u *upper) create(ctx context.Context, s Step, previous *ContainerStatus) (string, error) {
+// prepare is the configuration of replica s.Number of its service, its
+// volumes made; previous is the container it replaces, if any.
+func (u *upper) prepare(ctx context.Context, s Step, previous *ContainerStatus) (spec.Container, error) {
 	svc := u.p.Services[s.Service]
 	img, err := serviceImage(ctx, u.images, u.p.Name, svc)
 	if err != nil {
-		return "", err
+		return spec.Container{}, err
 	}
 	c, err := ContainerSpec(u.p, svc, s.Number, img, u.environ)
 	if err != nil {
-		return "", err
+		return spec.Container{}, err
 	}
 	// The name as the options make it: a recreated container takes the
 	// name its service gives now (container_name, the separator).
@@ -459,17 +470,22 @@ func (u *upper) create(ctx context.Context, s Step, previous *ContainerStatus) (
 	var cs []ContainerStatus
 	if len(svc.VolumesFrom) > 0 || u.o.RenewAnonVolumes {
 		if cs, err = u.eng.List(ctx); err != nil {
-			return "", err
+			return spec.Container{}, err
 		}
 	}
 	vols, err := mounts(u.p, svc, u.eng.Volumes(), mountOptions{number: s.Number, image: img, containers: cs,
 		previous: previous, renew: u.o.RenewAnonVolumes, progress: u.o.Progress})
 	if err != nil {
-		return "", err
+		return spec.Container{}, err
 	}
 	c.Mounts = append(c.Mounts, vols...)
 	sortMounts(c.Mounts)
 	giveFiles(&c, u.files[svc.Name])
+	return c, nil
+}
+
+// make gives c its networks and creates it, and returns its id.
+func (u *upper) make(ctx context.Context, svc types.ServiceConfig, c spec.Container) (string, error) {
 	nm := u.eng.Networks()
 	if err := connect(ctx, u.p, svc, &c, nm, connectOptions{publish: true, claims: &u.claims}); err != nil {
 		return "", err

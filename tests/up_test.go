@@ -1421,3 +1421,39 @@ services:
 	c.must("down", "-t", "0")
 	c.checkClean(before)
 }
+
+// TestRecreateFailureKeepsOld: a changed service whose new configuration
+// cannot be made (a bind source that is not there) fails up, and leaves
+// the container it was to replace as it was: running, its writable layer
+// kept.
+func TestRecreateFailureKeepsOld(t *testing.T) {
+	c := newCLI(t, `
+name: keepold
+services:
+  a:
+    image: busybox
+    command: ["sleep", "1000"]
+`)
+	before := c.hostState()
+	c.must("up", "-d")
+	c.must("exec", "-T", "a", "sh", "-c", "echo kept > /tmp/inlayer")
+	id := c.ps()["keepold-a-1"].ID
+	c.writeCompose(c.compose() + `    volumes:
+      - type: bind
+        source: ./nope
+        target: /n
+        bind: {create_host_path: false}
+`)
+	out, code := c.run("", "up", "-d")
+	if code == 0 || !strings.Contains(out, "nope does not exist") {
+		t.Errorf("up with a missing bind source: exit %d\n%s", code, out)
+	}
+	if e := c.ps()["keepold-a-1"]; e.State != "running" || e.ID != id {
+		t.Errorf("the old container after the failed recreate: %+v", e)
+	}
+	if out := c.must("exec", "-T", "a", "cat", "/tmp/inlayer"); out != "kept\n" {
+		t.Errorf("its writable layer: %q", out)
+	}
+	c.must("down", "-t", "0")
+	c.checkClean(before)
+}
