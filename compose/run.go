@@ -160,6 +160,9 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	if err := rt.Check(c); err != nil {
 		return 0, &project.Error{Service: svc.Name, Err: err}
 	}
+	if err := checkResources(p, []string{svc.Name}, rt.Volumes(), rt.Networks()); err != nil {
+		return 0, err
+	}
 	if o.Dependencies != nil {
 		if err := o.Dependencies(ctx); err != nil {
 			return 0, err

@@ -176,6 +176,9 @@ func Up(ctx context.Context, lo project.Options, environ map[string]string, imag
 	if err := checkNames(ctx, eng, p, toCreate, o.Compatibility); err != nil {
 		return nil, err
 	}
+	if err := checkResources(p, services, eng.Volumes(), eng.Networks()); err != nil {
+		return nil, err
+	}
 	if err := ensureImages(ctx, p, toCreate, images, o.Pull, o.PullEvents); err != nil {
 		return nil, err
 	}

@@ -281,11 +281,69 @@ func (mb *mountBuilder) named(key string) (*volume.Volume, error) {
 	}
 	if created {
 		mb.o.progress(Progress{Resource: "Volume " + name, Status: StatusCreated})
-	} else if !maps.Equal(vol.Options, cfg.DriverOpts) {
-		return nil, &project.Error{Key: "volumes." + key, Err: fmt.Errorf("%w: volume %s exists with other driver_opts (%s)", errdefs.ErrConflict, name, optionsString(vol.Options)),
-			Hint: fmt.Sprintf("remove it (`berth down -v`, or `berth volume rm %s`) for berth to make it again with the file's options", name)}
+	} else if err := sameOptions(key, vol, cfg); err != nil {
+		return nil, err
 	}
 	return vol, nil
+}
+
+// sameOptions fails when the project's volume key exists with other
+// driver options than the file gives it.
+func sameOptions(key string, vol *volume.Volume, cfg types.VolumeConfig) error {
+	if maps.Equal(vol.Options, cfg.DriverOpts) {
+		return nil
+	}
+	return &project.Error{Key: "volumes." + key, Err: fmt.Errorf("%w: volume %s exists with other driver_opts (%s)", errdefs.ErrConflict, vol.Name, optionsString(vol.Options)),
+		Hint: fmt.Sprintf("remove it (`berth down -v`, or `berth volume rm %s`) for berth to make it again with the file's options", vol.Name)}
+}
+
+// checkResources fails, before anything is made, when the volumes and
+// networks that services use cannot be had as the file says: an external
+// one missing, or a volume of the project's that exists with other
+// driver_opts (docker compose, too, will not use a volume whose
+// configuration changed). Found later, at a container's create, these
+// would leave the networks and the containers made before it.
+func checkResources(p *types.Project, services []string, vm VolumeManager, nm NetworkManager) error {
+	vols, nets := map[string]bool{}, map[string]bool{}
+	for _, s := range services {
+		svc := p.Services[s]
+		for _, v := range svc.Volumes {
+			if v.Type == types.VolumeTypeVolume && v.Source != "" {
+				vols[v.Source] = true
+			}
+		}
+		for _, k := range serviceNetworks(svc) {
+			nets[k] = true
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(vols)) {
+		cfg, ok := p.Volumes[key]
+		if !ok {
+			continue // the container's mounts say so
+		}
+		name := volumeName(p, key)
+		vol, err := vm.Get(name)
+		switch {
+		case bool(cfg.External) && err != nil:
+			return fmt.Errorf("volume %q declared as external, but could not be found: %w", name, err)
+		case !bool(cfg.External) && err == nil:
+			if err := sameOptions(key, vol, cfg); err != nil {
+				return err
+			}
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(nets)) {
+		if n, ok := p.Networks[key]; ok && bool(n.External) {
+			cfg, err := networkConfig(p, key)
+			if err != nil {
+				return err
+			}
+			if _, err := nm.Get(cfg.Name); err != nil {
+				return fmt.Errorf("network %s declared as external, but could not be found: %w", cfg.Name, errdefs.ErrNotFound)
+			}
+		}
+	}
+	return nil
 }
 
 func optionsString(opts map[string]string) string {

@@ -1362,6 +1362,8 @@ func TestUpRefusesBadServiceFirst(t *testing.T) {
 		{"image: busybox\n    deploy: {restart_policy: {condition: bogus}}", `deploy.restart_policy.condition: "bogus"`},
 		{"image: busybox-missing:1", `service "b": image:`},
 		{"image: busybox\n    dns: [not-an-ip]", `dns: invalid argument: "not-an-ip" is not an IP address`},
+		{"image: busybox\n    volumes: [\"ext:/ext\"]\nvolumes:\n  ext: {external: true}", `volume "ext" declared as external, but could not be found`},
+		{"image: busybox\n    networks: [outside]\nnetworks:\n  outside: {external: true}", `network outside declared as external, but could not be found`},
 		{"image: busybox\n    dns_opt: [\"two words\"]", `dns_opt: "two words": an option is a word`},
 	} {
 		c.writeCompose(fmt.Sprintf(`

@@ -323,6 +323,16 @@ volumes:
 	if out, code := c.run("", "exec", "-T", "app", "ls", "/f"); code != 0 || out != "" {
 		t.Errorf("the tmpfs volume after a recreate: %d %q", code, out)
 	}
+	// Other options for a volume that exists: up says so and changes
+	// nothing, also when the container itself is unchanged.
+	c.writeCompose(strings.Replace(compose, "size=2m", "size=3m", 1))
+	if out, code := c.run("", "up", "-d"); code == 0 || !strings.Contains(out, "volume dopts_fast exists with other driver_opts") {
+		t.Errorf("up with other driver_opts: %d\n%s", code, out)
+	}
+	if e := c.ps()["dopts-app-1"]; e.State != "running" {
+		t.Errorf("the container after the refused up: %+v", e)
+	}
+	c.writeCompose(compose)
 	c.must("down", "-v")
 	if _, err := os.Stat(filepath.Join(device, "hello")); err != nil {
 		t.Errorf("down -v removed the bind volume's host files: %v", err)

@@ -596,7 +596,9 @@ func (s *server) start(ctx context.Context, w *watch, explicit bool) error {
 	if w.c.LastStart().IsZero() {
 		s.emit(w, "create", nil)
 	}
-	err := w.c.Start(ctx, container.StartOptions{})
+	// Once under way, the start is made whole: a hang-up stops only one
+	// that has not begun.
+	err := w.c.Start(context.WithoutCancel(ctx), container.StartOptions{})
 	<-s.starting
 	if err != nil {
 		s.unpublish(w)
@@ -1010,6 +1012,19 @@ func (s *server) serve(ctx context.Context, conn *net.UnixConn) {
 			stop()
 		}
 		return
+	}
+	if req.Op == OpStart {
+		// A CLI that gives up (its up failed elsewhere, or was
+		// interrupted) hangs up: a start still waiting for its turn is
+		// then not made, as docker compose starts nothing once its
+		// create phase failed.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			io.Copy(io.Discard, r)
+			cancel()
+		}()
 	}
 	resp := s.handle(ctx, req)
 	writeMessage(conn, resp)
