@@ -163,6 +163,14 @@ func containerSpec(p *types.Project, svc types.ServiceConfig, number int, id str
 	c.Hostname = svc.Hostname
 	if c.Hostname == "" && c.NetworkMode != "host" && c.UTS != "host" {
 		c.Hostname = c.ID[:12]
+		// In another service's network namespace (network_mode:
+		// service:X), X's name, as Docker gives a container the name of
+		// the one whose network it joins.
+		if target, ok := strings.CutPrefix(svc.NetworkMode, types.NetworkModeServicePrefix); ok {
+			if other, ok := p.Services[target]; ok {
+				c.Hostname = cmp.Or(other.Hostname, ContainerID(p.Name, target, 1)[:12])
+			}
+		}
 	}
 
 	c.Process.Args = b.args(cfg)

@@ -738,12 +738,23 @@ services:
 		t.Errorf("network mode %q hostname %q", c.NetworkMode, c.Hostname)
 	}
 
-	// Another container's namespace: the verbs find its path.
+	// Another container's namespace: the verbs find its path. In another
+	// service's, the container has that one's hostname, as in Docker.
 	for _, mode := range []string{"service:db", "container:other"} {
 		c = mustContainer(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    network_mode: \""+mode+"\"\n  db: {image: postgres}\n", v1.Config{})
 		if c.NetworkMode != "container" {
 			t.Errorf("%s: network mode %q", mode, c.NetworkMode)
 		}
+		if want := c.ID[:12]; mode == "service:db" {
+			if want = ContainerID(c.Labels[ProjectLabel], "db", 1)[:12]; c.Hostname != want || !slices.Contains(c.Process.Env, "HOSTNAME="+want) {
+				t.Errorf("%s: hostname %q, want db's %q", mode, c.Hostname, want)
+			}
+		} else if c.Hostname != want {
+			t.Errorf("%s: hostname %q, want its own %q", mode, c.Hostname, want)
+		}
+	}
+	if c = mustContainer(t, "services:\n  app:\n    image: example/app:1\n    command: [run]\n    network_mode: \"service:db\"\n  db: {image: postgres, hostname: database}\n", v1.Config{}); c.Hostname != "database" {
+		t.Errorf("in the namespace of db with hostname database: hostname %q", c.Hostname)
 	}
 	_, err := containerFor(t, "services:\n  app:\n    image: example/app:1\n    network_mode: \"service:db\"\n    ports: [\"80\"]\n  db: {image: postgres}\n", v1.Config{})
 	checkError(t, err, errdefs.ErrInvalidArgument, "cannot publish ports")
