@@ -299,7 +299,18 @@ func TestUpDown(t *testing.T) {
 	if err := evCmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // subscribed
+	// Subscribed once a pause and unpause come through; what follows is
+	// read after them.
+	eventually(t, 10*time.Second, "events subscribed", func() bool {
+		c.must("pause", "web")
+		c.must("unpause", "web")
+		time.Sleep(100 * time.Millisecond)
+		return strings.Contains(evOut.String(), `"action":"unpause"`)
+	})
+	// The probes' last line, once all of them are in.
+	time.Sleep(500 * time.Millisecond)
+	probed := strings.LastIndex(evOut.String(), `"action":"unpause"`)
+	probed += strings.Index(evOut.String()[probed:], "\n") + 1
 	c.must("pause", "web")
 	if e := c.ps()["demo-web-1"]; e.State != "paused" {
 		t.Errorf("pause: %+v", e)
@@ -314,7 +325,7 @@ func TestUpDown(t *testing.T) {
 	evCmd.Process.Signal(os.Interrupt)
 	evCmd.Wait()
 	var actions []string
-	for _, l := range strings.Split(strings.TrimSpace(evOut.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(evOut.String()[probed:]), "\n") {
 		var e struct {
 			Type, Action, ID, Service string
 			Attributes                map[string]string
