@@ -332,10 +332,11 @@ func envFlags(flags []string, environ map[string]string) types.MappingWithEquals
 // the value of berth's environment, and is left out when it is unset, as
 // docker compose exec does.
 func ExecEnv(flags []string, environ map[string]string) []string {
+	resolved := envFlags(flags, environ)
 	var out []string
-	for _, kv := range flags {
+	for _, kv := range flags { // in the flags' order
 		k, _, _ := strings.Cut(kv, "=")
-		if v := envFlags([]string{kv}, environ)[k]; v != nil {
+		if v := resolved[k]; v != nil {
 			out = append(out, k+"="+*v)
 		}
 	}

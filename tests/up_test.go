@@ -299,6 +299,12 @@ func TestUpDown(t *testing.T) {
 	if err := evCmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	defer func() {
+		if evCmd.ProcessState == nil {
+			evCmd.Process.Kill()
+			evCmd.Wait()
+		}
+	}()
 	// Subscribed once a pause and unpause come through; what follows is
 	// read after them.
 	eventually(t, 10*time.Second, "events subscribed", func() bool {
@@ -634,6 +640,14 @@ services:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// An up still running when the test fails would hold the project's
+	// lock against the cleanup's down.
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
 	eventually(t, 10*time.Second, "up waiting for db", func() bool { return strings.Contains(out.String(), "killedup-db-1  Waiting") })
 	pids := c.supervisors()
 	if len(pids) != 1 {

@@ -500,13 +500,12 @@ func (s *server) watchOf(ctx context.Context, id string) (*watch, error) {
 		return nil, fmt.Errorf("container %s is not one of project %s's: %w", c.Spec.Name, s.o.Project, errdefs.ErrNotFound)
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if w, ok := s.watches[id]; ok {
-		s.mu.Unlock()
 		return w, nil
 	}
 	w = s.newWatch(c)
 	s.watches[id] = w
-	s.mu.Unlock()
 	return w, nil
 }
 
