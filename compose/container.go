@@ -760,10 +760,7 @@ func tmpfsFlagGroup(o string) (string, bool) {
 func (b *containerBuilder) capabilities(key string, names []string) []string {
 	var out []string
 	for _, n := range names {
-		n = strings.ToUpper(n)
-		if n != "ALL" && !strings.HasPrefix(n, "CAP_") {
-			n = "CAP_" + n
-		}
+		n = capName(n)
 		if n != "ALL" && !slices.Contains(strings.Fields(linuxCapabilities), n) {
 			b.fail(errdefs.ErrInvalidArgument, key, "unknown capability %q", n)
 			return nil
@@ -773,6 +770,16 @@ func (b *containerBuilder) capabilities(key string, names []string) []string {
 		}
 	}
 	return out
+}
+
+// capName is a capability's name as the daemon spells it: upper case,
+// CAP_ prefixed; ALL as is.
+func capName(n string) string {
+	n = strings.ToUpper(n)
+	if n != "ALL" && !strings.HasPrefix(n, "CAP_") {
+		n = "CAP_" + n
+	}
+	return n
 }
 
 // linuxCapabilities are the capabilities Linux defines (capabilities(7)).

@@ -188,6 +188,11 @@ func Run(ctx context.Context, lo project.Options, environ map[string]string, ima
 	if err := connect(ctx, p, svc, &c, nm, connectOptions{publish: len(svc.Ports) > 0, useAliases: o.UseAliases}); err != nil {
 		return 0, err
 	}
+	if o.Detach && o.Remove {
+		// The supervisor removes it once it exits, as Docker's
+		// AutoRemove.
+		c.Labels[spec.AutoRemoveLabel] = strings.Join(ownAnonymousVolumes(p.Name, svc.Name, c.Mounts), ",")
+	}
 	ct, err := rt.Create(ctx, c)
 	if err != nil {
 		nm.Release(context.WithoutCancel(ctx), c.ID)
@@ -284,6 +289,18 @@ func runSpec(p *types.Project, svc types.ServiceConfig, img *image.Image, enviro
 	}
 	if o.Entrypoint != nil {
 		svc.Entrypoint = o.Entrypoint
+		if o.Command == nil {
+			// As docker compose: the service's command was written for
+			// its own entrypoint.
+			svc.Command = types.ShellCommand{}
+		}
+	}
+	// A one-off container never restarts, whatever the service says.
+	svc.Restart = ""
+	if svc.Deploy != nil {
+		d := *svc.Deploy
+		d.RestartPolicy = nil
+		svc.Deploy = &d
 	}
 	if len(o.Env) > 0 {
 		svc.Environment = svc.Environment.OverrideBy(envFlags(o.Env, environ))
@@ -294,8 +311,10 @@ func runSpec(p *types.Project, svc types.ServiceConfig, img *image.Image, enviro
 	if o.WorkingDir != "" {
 		svc.WorkingDir = o.WorkingDir
 	}
-	svc.CapAdd = append(slices.Clone(svc.CapAdd), o.CapAdd...)
-	svc.CapDrop = append(slices.Clone(svc.CapDrop), o.CapDrop...)
+	// A capability the flags add is no longer dropped, and the other way
+	// round, as in docker compose.
+	svc.CapAdd = append(withoutCaps(svc.CapAdd, o.CapDrop), o.CapAdd...)
+	svc.CapDrop = append(withoutCaps(svc.CapDrop, o.CapAdd), o.CapDrop...)
 	svc.Tty = o.TTY
 	svc.StdinOpen = o.Interactive
 	slug := make([]byte, 6)
@@ -317,6 +336,13 @@ func runSpec(p *types.Project, svc types.ServiceConfig, img *image.Image, enviro
 	id := make([]byte, 32)
 	rand.Read(id)
 	return containerSpec(p, svc, 1, hex.EncodeToString(id), img, environ)
+}
+
+// withoutCaps is caps without those of drop, however either spells them.
+func withoutCaps(caps, drop []string) []string {
+	return slices.DeleteFunc(slices.Clone(caps), func(c string) bool {
+		return slices.ContainsFunc(drop, func(d string) bool { return capName(d) == capName(c) })
+	})
 }
 
 // envFlags resolves -e flags as docker compose does: KEY=VALUE as given,

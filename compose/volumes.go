@@ -49,7 +49,7 @@ type VolumeManager interface {
 // anonymousLabel marks the volumes berth makes for a volume entry without
 // a source and for an image's VOLUME: `down -v` removes them with the
 // project's named ones, `volume prune` without -a only them.
-const anonymousLabel = "berth.anonymous"
+const anonymousLabel = volume.AnonymousLabel
 
 // volumeName is the name of a project volume: its name:, else
 // <project>_<key>.

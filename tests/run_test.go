@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -548,6 +549,56 @@ func TestPsRm(t *testing.T) {
 	if after := c.hostState(); after != before {
 		t.Errorf("host changed:\n%s\n---\n%s", before, after)
 	}
+}
+
+// TestRunDetachedRm: run -d --rm hands the container to the supervisor,
+// which removes it and its anonymous volume once it exits, though the
+// service says restart: always (a one-off container never restarts);
+// also one that cannot start, and one that exited while no supervisor
+// ran.
+func TestRunDetachedRm(t *testing.T) {
+	c := newCLI(t, `
+services:
+  app:
+    image: busybox
+    restart: always
+    volumes: ["/data"]
+`)
+	before := c.hostState()
+	gone := func(name string) func() bool {
+		return func() bool { _, ok := c.ps("-a")[name]; return !ok && len(c.volumes("volume", "ls")) == 0 }
+	}
+	out := c.must("run", "-d", "--rm", "app", "sh", "-c", "echo x > /data/x; sleep 0.5")
+	name := strings.TrimSpace(out)
+	if !regexp.MustCompile(`^project-app-run-[0-9a-f]+$`).MatchString(name) {
+		t.Fatalf("run -d --rm printed %q", out)
+	}
+	if len(c.volumes("volume", "ls")) != 1 {
+		t.Errorf("no anonymous volume while it runs")
+	}
+	eventually(t, 10*time.Second, "the container and its volume removed after its exit", gone(name))
+
+	// One that cannot start goes too.
+	if _, code := c.run("", "run", "-d", "--rm", "--name", "nostart", "app", "/no/such/command"); code == 0 {
+		t.Errorf("run -d --rm of a missing command succeeded")
+	}
+	eventually(t, 10*time.Second, "the container that could not start removed", gone("nostart"))
+
+	// One that exits while no supervisor runs: the next one removes it.
+	c.must("run", "-d", "--rm", "--name", "orphan", "app", "sleep", "1000")
+	pids := c.supervisors()
+	if len(pids) != 1 {
+		t.Fatalf("supervisors: %v", pids)
+	}
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	c.waitSupervisorGone(5 * time.Second)
+	syscall.Kill(containerPid(t, c, "orphan"), syscall.SIGKILL)
+	time.Sleep(300 * time.Millisecond)
+	c.must("ps", "-a") // the next command brings a supervisor
+	eventually(t, 10*time.Second, "the orphan removed by the next supervisor", gone("orphan"))
+
+	c.must("down")
+	c.checkClean(before)
 }
 
 // TestHostNamespaces: uts and ipc host put a container in the host's

@@ -31,6 +31,10 @@ type Volume struct {
 	Path string `json:"-"`
 }
 
+// AnonymousLabel marks an anonymous volume: one a container made for
+// itself, named by berth, which goes with it (rm -v, run --rm).
+const AnonymousLabel = "berth.anonymous"
+
 // Manager creates and removes volumes.
 type Manager struct {
 	root string

@@ -92,10 +92,7 @@ func newRunCommand(g *globalOptions, s streams) *cobra.Command {
 }
 
 func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, interactiveSet bool, args []string) error {
-	switch {
-	case f.detach && f.o.Remove:
-		return fmt.Errorf("--detach and --rm cannot be used together")
-	case f.build:
+	if f.build {
 		return fmt.Errorf("run --build: berth does not build images; load them with `berth load -i FILE`")
 	}
 	switch f.o.PullPolicy {

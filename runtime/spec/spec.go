@@ -301,6 +301,12 @@ type Log struct {
 // container is watched by the berth that runs it.
 const DetachedLabel = "berth.run.detached"
 
+// AutoRemoveLabel marks a one-off container started by `run -d --rm`: once
+// it exits, its supervisor removes it, and then the anonymous volumes the
+// label's value names (separated by commas) that no other container
+// mounts, as Docker's AutoRemove does.
+const AutoRemoveLabel = "berth.run.rm"
+
 // NetNSSysctls returns Docker's sysctls for a container's network
 // namespace of its own: any user may bind ports under 1024 and ping, so
 // that an image running as non-root can listen on port 80. The network

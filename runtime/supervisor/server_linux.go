@@ -59,6 +59,10 @@ type Options struct {
 	// a snapshot restore replaced); OpReclaim runs it in the background.
 	// nil: OpReclaim fails.
 	Reclaim func() error
+	// RemoveVolumes removes the anonymous volumes of a `run -d --rm`
+	// container it removed (spec.AutoRemoveLabel), those no container
+	// mounts; nil leaves them.
+	RemoveVolumes func(ctx context.Context, names []string) error
 	// Logf reports what goes wrong where no one asked (a restart that
 	// failed); nil discards it.
 	Logf func(format string, args ...any)
@@ -95,6 +99,7 @@ type server struct {
 	// reclaiming: Options.Reclaim runs; reclaimAgain: it was asked for
 	// again meanwhile, and runs once more.
 	reclaiming, reclaimAgain bool
+	removing                 int // auto-removals under way
 	// starting holds a token per container start under way: as many at
 	// once as the host has CPUs (two at least). A start is CPU work, most
 	// of it the container's init process; ten at once on two CPUs cost
@@ -409,7 +414,7 @@ func (s *server) reclaim() Response {
 
 // busy reports whether anything needs the supervisor. s.mu is held.
 func (s *server) busy() bool {
-	if s.conns > 0 || s.reclaiming {
+	if s.conns > 0 || s.reclaiming || s.removing > 0 {
 		return true
 	}
 	for _, w := range s.watches {
@@ -461,6 +466,9 @@ func (s *server) adopt(ctx context.Context) error {
 			go s.watchRun(w, st.StartedAt, w.runDone)
 		case s.state.Containers[id].Restarting && !w.restarter.IsStopped():
 			s.scheduleRestart(w, 0)
+		case st.Status == "exited" && autoRemoved(c):
+			// It exited while no supervisor watched it.
+			s.removeWhenDone(w)
 		}
 	}
 	for id := range s.state.Containers {
@@ -667,6 +675,8 @@ func (s *server) watchRun(w *watch, started time.Time, done chan struct{}) {
 	}
 	if again, delay := w.restarter.Exited(exit.Code, ran); again {
 		s.scheduleRestart(w, delay)
+	} else if autoRemoved(w.c) {
+		s.removeWhenDone(w)
 	}
 	if err := s.persist(false); err != nil {
 		s.o.Logf("%v", err)
@@ -967,6 +977,47 @@ func (s *server) remove(ctx context.Context, w *watch, timeout *time.Duration) e
 	return err
 }
 
+// autoRemoved reports whether c is to be removed once its run ends
+// (run -d --rm).
+func autoRemoved(c *container.Container) bool {
+	_, ok := c.Spec.Labels[spec.AutoRemoveLabel]
+	return ok
+}
+
+// removeWhenDone removes w's container, which `run -d --rm` made, and the
+// anonymous volumes of its own that nothing else mounts, in the
+// background once the exit is handled (its watcher may be the caller).
+// s.mu is held.
+func (s *server) removeWhenDone(w *watch) {
+	s.removing++
+	done := w.runDone
+	go func() {
+		defer func() {
+			s.mu.Lock()
+			s.removing--
+			s.lastBusy = time.Now()
+			s.mu.Unlock()
+		}()
+		if done != nil {
+			<-done
+		}
+		ctx := context.WithoutCancel(s.ctx)
+		if err := s.remove(ctx, w, nil); err != nil {
+			if !errdefs.IsNotFound(err) {
+				s.o.Logf("removing %s (--rm): %v", w.c.Spec.Name, err)
+			}
+			return
+		}
+		vols := w.c.Spec.Labels[spec.AutoRemoveLabel]
+		if vols == "" || s.o.RemoveVolumes == nil {
+			return
+		}
+		if err := s.o.RemoveVolumes(ctx, strings.Split(vols, ",")); err != nil {
+			s.o.Logf("removing %s's anonymous volumes (--rm): %v", w.c.Spec.Name, err)
+		}
+	}()
+}
+
 // emit sends an event to every subscriber; a slow one misses events
 // rather than slowing the supervisor.
 func (s *server) emit(w *watch, action string, attrs map[string]string) {
@@ -1051,6 +1102,13 @@ func (s *server) handle(ctx context.Context, req Request) Response {
 		w.ops.Lock()
 		err = s.start(ctx, w, true)
 		w.ops.Unlock()
+		if err != nil && autoRemoved(w.c) {
+			// As Docker's AutoRemove: a container that cannot start goes
+			// too.
+			s.mu.Lock()
+			s.removeWhenDone(w)
+			s.mu.Unlock()
+		}
 	case OpStop:
 		var e container.Exit
 		e, err = s.stop(ctx, w, req.Timeout.Std())

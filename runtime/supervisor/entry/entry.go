@@ -30,7 +30,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/hostpaths"
+	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/supervisor"
+	"github.com/berth-dev/berth/volume"
 )
 
 func init() {
@@ -140,5 +142,36 @@ func serve(ctx context.Context, project string, environ []string, stderr io.Writ
 	return supervisor.Serve(ctx, supervisor.Options{
 		Runtime: rt, Networks: nm, Project: project, Dir: p.ProjectRun(project),
 		StateFile: p.SupervisorState(project), Reclaim: vm.FreeTrash, Logf: logf,
+		RemoveVolumes: func(ctx context.Context, names []string) error { return removeAnonymous(ctx, rt, vm, names) },
 	})
+}
+
+// removeAnonymous removes the anonymous volumes among names that no
+// container mounts.
+func removeAnonymous(ctx context.Context, rt *container.Runtime, vm *volume.Manager, names []string) error {
+	ids, err := rt.List(ctx)
+	if err != nil {
+		return err
+	}
+	used := map[string]bool{}
+	for _, id := range ids {
+		c, err := rt.Load(ctx, id)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		for _, m := range c.Spec.Mounts {
+			used[m.Volume] = true
+		}
+	}
+	var errs []error
+	for _, name := range names {
+		v, err := vm.Get(name)
+		if err != nil || v.Labels[volume.AnonymousLabel] != "true" || used[name] {
+			continue
+		}
+		if err := vm.Remove(name); err != nil {
+			errs = append(errs, fmt.Errorf("removing volume %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
