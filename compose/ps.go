@@ -62,7 +62,7 @@ type PsOptions struct {
 // Ps lists the project's containers (one-off ones included, as docker
 // compose does), running ones only unless All, sorted by name.
 func Ps(ctx context.Context, lo project.Options, eng Engine, o PsOptions) ([]ContainerStatus, error) {
-	cs, err := projectContainers(ctx, lo, eng, o.Services)
+	_, cs, err := projectContainers(ctx, lo, eng, o.Services)
 	if err != nil {
 		return nil, err
 	}
@@ -80,21 +80,37 @@ type RmOptions struct {
 	// the names; false removes nothing.
 	Confirm func(names []string) bool
 	// Volumes (-v) removes the anonymous volumes of the removed
-	// containers that no other container uses; VolumeRemoved, when not
-	// nil, is told each.
-	Volumes       bool
-	VolumeRemoved func(name string)
+	// containers that no other container uses.
+	Volumes  bool
+	Progress func(Progress)
 }
 
 // Rm removes the project's stopped containers (one-off ones included),
-// and with Stop its running ones too. It returns the names removed.
+// and with Stop its running ones too, stopped first (dependants first), as
+// docker compose rm -s does. It returns the names removed.
 func Rm(ctx context.Context, lo project.Options, eng Engine, o RmOptions) ([]string, error) {
-	cs, err := projectContainers(ctx, lo, eng, o.Services)
+	p, cs, err := projectContainers(ctx, lo, eng, o.Services)
 	if err != nil {
 		return nil, err
 	}
-	if !o.Stop {
-		cs = slices.DeleteFunc(cs, func(c ContainerStatus) bool { return c.Status == "running" || c.Status == "paused" })
+	progress := orNoProgress(o.Progress)
+	if o.Stop {
+		running := slices.DeleteFunc(slices.Clone(cs), func(c ContainerStatus) bool { return !c.Running() && !c.Restarting })
+		err := inReverseOrder(ctx, p, running, func(ctx context.Context, c ContainerStatus) error {
+			name := "Container " + c.Name
+			progress(Progress{Resource: name, Status: StatusStopping})
+			if err := eng.Stop(ctx, p.Name, c.ID, nil); err != nil {
+				progress(Progress{Resource: name, Status: StatusError, Err: err})
+				return fmt.Errorf("stopping %s: %w", c.Name, err)
+			}
+			progress(Progress{Resource: name, Status: StatusStopped})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		cs = slices.DeleteFunc(cs, func(c ContainerStatus) bool { return c.Running() })
 	}
 	var names []string
 	for _, c := range cs {
@@ -105,9 +121,13 @@ func Rm(ctx context.Context, lo project.Options, eng Engine, o RmOptions) ([]str
 	}
 	var removed, anonymous []string
 	for _, c := range cs {
+		name := "Container " + c.Name
+		progress(Progress{Resource: name, Status: StatusRemoving})
 		if err := eng.Remove(ctx, c.ID, o.Stop); err != nil {
+			progress(Progress{Resource: name, Status: StatusError, Err: err})
 			return removed, fmt.Errorf("removing %s: %w", c.Name, err)
 		}
+		progress(Progress{Resource: name, Status: StatusRemoved})
 		removed = append(removed, c.Name)
 		anonymous = append(anonymous, ownAnonymousVolumes(c.Project(), c.Service(), c.Mounts)...)
 	}
@@ -119,9 +139,7 @@ func Rm(ctx context.Context, lo project.Options, eng Engine, o RmOptions) ([]str
 		}
 		vols, err := removeAnonymous(eng.Volumes(), left, anonymous)
 		for _, v := range vols {
-			if o.VolumeRemoved != nil {
-				o.VolumeRemoved(v)
-			}
+			progress(Progress{Resource: "Volume " + v, Status: StatusRemoved})
 		}
 		if err != nil {
 			return removed, err
@@ -133,16 +151,16 @@ func Rm(ctx context.Context, lo project.Options, eng Engine, o RmOptions) ([]str
 // projectContainers are the project's containers of the services named
 // (all when none), one-off ones too, once its supervisor (if they need one)
 // adopted them.
-func projectContainers(ctx context.Context, lo project.Options, eng Engine, services []string) ([]ContainerStatus, error) {
+func projectContainers(ctx context.Context, lo project.Options, eng Engine, services []string) (*types.Project, []ContainerStatus, error) {
 	p, err := loadForServices(ctx, lo, eng, services)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cs, err := watched(ctx, eng, p.Name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return slices.DeleteFunc(cs, func(c ContainerStatus) bool {
+	return p, slices.DeleteFunc(cs, func(c ContainerStatus) bool {
 		return len(services) > 0 && !slices.Contains(services, c.Service())
 	}), nil
 }

@@ -529,7 +529,7 @@ func TestPsRm(t *testing.T) {
 		t.Errorf("rm answered no removed something (%d left):\n%s", len(c.containers()), out)
 	}
 	out, code = c.run("", "rm", "-f")
-	if code != 0 || strings.Count(out, "Removed") != 2 {
+	if code != 0 || strings.Count(out, "Removed") != 2 || !strings.Contains(out, "Going to remove project-") {
 		t.Errorf("rm -f: %d\n%s", code, out)
 	}
 	// run -d: in the background, owned by the project's supervisor.
@@ -540,8 +540,13 @@ func TestPsRm(t *testing.T) {
 	if e := c.ps()[strings.TrimSpace(out)]; e.State != "running" {
 		t.Errorf("run -d container: %+v", e)
 	}
-	if out, code := c.run("", "rm", "-f", "-s"); code != 0 || !strings.Contains(out, "Removed") {
+	// -s stops it first, as docker compose says.
+	if out, code := c.run("", "rm", "-f", "-s"); code != 0 ||
+		!regexp.MustCompile(`(?s)Container project-app-run-[0-9a-f]+  Stopping.*Stopped.*Going to remove.*Removing.*Removed`).MatchString(out) {
 		t.Errorf("rm -f -s: %d\n%s", code, out)
+	}
+	if out, code := c.run("", "rm", "-f"); code != 0 || !strings.Contains(out, "No stopped containers") {
+		t.Errorf("rm -f with nothing to remove: %d\n%s", code, out)
 	}
 	if left := c.containers(); len(left) != 0 {
 		t.Errorf("left: %v", left)

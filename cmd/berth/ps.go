@@ -364,23 +364,21 @@ func newRmCommand(g *globalOptions, s streams) *cobra.Command {
 				return err
 			}
 			o.Services = args
-			if !force {
-				o.Confirm = func(names []string) bool {
-					fmt.Fprintf(s.err, "Going to remove %s\n? Are you sure? [y/N] ", strings.Join(names, ", "))
-					line, _ := bufio.NewReader(s.in).ReadString('\n')
-					return strings.EqualFold(strings.TrimSpace(line), "y")
+			o.Progress = g.newProgress(s.err, false).event
+			asked := false
+			o.Confirm = func(names []string) bool {
+				asked = true
+				if force {
+					// As docker compose: said, not asked.
+					fmt.Fprintf(s.out, "Going to remove %s\n", strings.Join(names, ", "))
+					return true
 				}
+				fmt.Fprintf(s.err, "Going to remove %s\n? Are you sure? [y/N] ", strings.Join(names, ", "))
+				line, _ := bufio.NewReader(s.in).ReadString('\n')
+				return strings.EqualFold(strings.TrimSpace(line), "y")
 			}
-			var volumes []string
-			o.VolumeRemoved = func(name string) { volumes = append(volumes, name) }
-			removed, err := compose.Rm(cmd.Context(), g.projectOptions(), eng, o)
-			for _, name := range removed {
-				fmt.Fprintf(s.err, " Container %s  Removed\n", name)
-			}
-			for _, name := range volumes {
-				fmt.Fprintf(s.err, " Volume %s  Removed\n", name)
-			}
-			if err == nil && len(removed) == 0 && o.Confirm == nil {
+			_, err = compose.Rm(cmd.Context(), g.projectOptions(), eng, o)
+			if err == nil && !asked {
 				fmt.Fprintln(s.err, "No stopped containers")
 			}
 			return err
