@@ -511,6 +511,15 @@ func (u *upper) removeAll(ctx context.Context, removes []Step, orphans bool) err
 		}
 		eg.Go(func() error {
 			c := u.byName[s.Name]
+			if c.Running() || c.Restarting {
+				// As docker compose words it.
+				u.progress(s.Name, StatusStopping, nil)
+				if err := u.eng.Stop(ctx, u.p.Name, c.ID, u.o.Timeout); err != nil {
+					u.progress(s.Name, StatusError, err)
+					return err
+				}
+				u.progress(s.Name, StatusStopped, nil)
+			}
 			u.progress(s.Name, StatusRemoving, nil)
 			if err := u.eng.Delete(ctx, u.p.Name, c.ID, u.o.Timeout); err != nil {
 				u.progress(s.Name, StatusError, err)

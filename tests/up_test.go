@@ -1099,7 +1099,7 @@ services:
 		t.Errorf("exec --index 3: %q", out)
 	}
 	out := c.must("up", "-d")
-	if !strings.Contains(out, "scale-web-3  Removed") || len(c.ps()) != 2 {
+	if !regexp.MustCompile(`(?s)scale-web-3  Stopping.*scale-web-3  Stopped.*scale-web-3  Removing.*scale-web-3  Removed`).MatchString(out) || len(c.ps()) != 2 {
 		t.Errorf("back to scale 1:\n%s", out)
 	}
 	// scale: up -d of the services named at their number of replicas.
