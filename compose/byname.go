@@ -18,15 +18,23 @@ import (
 // berth holds of it: its containers' services and their dependencies
 // (labels), its networks and its volumes.
 func loadOrByName(ctx context.Context, lo project.Options, eng Engine) (*types.Project, error) {
-	p, err := project.Load(ctx, lo)
+	p, _, err := loadOrState(ctx, lo, eng)
+	return p, err
+}
+
+// loadOrState is loadOrByName, saying whether the project came from what
+// berth holds (byName) rather than from its files.
+func loadOrState(ctx context.Context, lo project.Options, eng Engine) (p *types.Project, byName bool, err error) {
+	p, err = project.Load(ctx, lo)
 	if err == nil {
-		return p, nil
+		return p, false, nil
 	}
 	name := knownName(lo)
 	if name == "" || errors.Is(err, context.Canceled) {
-		return nil, err
+		return nil, false, err
 	}
-	return projectFromState(ctx, eng, name)
+	p, err = projectFromState(ctx, eng, name)
+	return p, true, err
 }
 
 // knownName is the name a project is known by when its files cannot be

@@ -26,9 +26,52 @@ type DownOptions struct {
 	RemoveImages string
 	// Volumes is -v: the project's named volumes (never external ones)
 	// and its anonymous ones go too.
-	Volumes  bool
+	Volumes bool
+	// Services, when not empty, limits down to the containers of those
+	// services and of the services that depend on them; the networks
+	// and volumes that other containers still use stay.
+	Services []string
 	Progress func(Progress)
 	Warn     func(string)
+}
+
+// downServices are the services down removes with services named: those
+// and the services that depend on them, which cannot run without them (as
+// docker compose down SERVICE); nil for all. A name the project does not
+// have is an error, unless the project is known by its name alone, whose
+// services are those that have containers.
+func downServices(p *types.Project, services []string, byName bool) (map[string]bool, error) {
+	if len(services) == 0 {
+		return nil, nil
+	}
+	var known []string
+	for _, s := range services {
+		_, enabled := p.Services[s]
+		_, disabled := p.DisabledServices[s]
+		switch {
+		case enabled:
+			known = append(known, s)
+		case disabled || byName:
+		default:
+			return nil, &project.Error{Err: fmt.Errorf("%w: no such service: %s", errdefs.ErrNotFound, s), Hint: "run `berth config --services` to list the project's services"}
+		}
+	}
+	g, err := project.NewGraph(p)
+	if err != nil {
+		return nil, err
+	}
+	all, err := g.WithDependants(known...)
+	if err != nil {
+		return nil, err
+	}
+	selected := map[string]bool{}
+	for _, s := range all {
+		selected[s] = true
+	}
+	for _, s := range services {
+		selected[s] = true // a disabled service's containers
+	}
+	return selected, nil
 }
 
 // ImageRemover removes images by reference (`down --rmi`).
@@ -41,7 +84,11 @@ type ImageRemover interface {
 // project no longer has only with RemoveOrphans.
 func Down(ctx context.Context, lo project.Options, eng Engine, images ImageRemover, o DownOptions) (err error) {
 	lo.NoEnvResolution = true
-	p, err := loadOrByName(ctx, lo, eng)
+	p, byName, err := loadOrState(ctx, lo, eng)
+	if err != nil {
+		return err
+	}
+	selected, err := downServices(p, o.Services, byName)
 	if err != nil {
 		return err
 	}
@@ -76,10 +123,11 @@ func Down(ctx context.Context, lo project.Options, eng Engine, images ImageRemov
 	var orphans []string
 	cs = slices.DeleteFunc(cs, func(c ContainerStatus) bool {
 		if _, ok := p.Services[c.Service()]; ok {
-			return false
+			return selected != nil && !selected[c.Service()]
 		}
 		if _, ok := p.DisabledServices[c.Service()]; ok {
-			return false // a service of an inactive profile goes too
+			// A service of an inactive profile goes too.
+			return selected != nil && !selected[c.Service()]
 		}
 		if !o.RemoveOrphans && !c.OneOff() {
 			orphans = append(orphans, c.Name)
@@ -115,13 +163,20 @@ func Down(ctx context.Context, lo project.Options, eng Engine, images ImageRemov
 		return err
 	}
 	if o.Volumes {
-		if err := removeVolumes(p, eng.Volumes(), o.Progress); err != nil {
+		left, err := eng.List(ctx)
+		if err != nil {
+			return err
+		}
+		if err := removeVolumes(p, eng.Volumes(), left, o.Progress, o.Warn); err != nil {
 			return err
 		}
 	}
 	if o.RemoveImages != "" && images != nil {
 		var refs []string
 		for _, s := range p.Services {
+			if selected != nil && !selected[s.Name] {
+				continue
+			}
 			// local: only the images of services without an image
 			// key, named for the project and service (those docker
 			// compose builds, which berth takes from `load`).

@@ -594,8 +594,9 @@ func volumeUsers(cs []ContainerStatus, v *volume.Volume) []string {
 }
 
 // removeVolumes removes the project's named volumes (never external ones)
-// and its anonymous ones: down -v.
-func removeVolumes(p *types.Project, vm VolumeManager, progress func(Progress)) error {
+// and its anonymous ones, but those the containers left still mount:
+// down -v.
+func removeVolumes(p *types.Project, vm VolumeManager, left []ContainerStatus, progress func(Progress), warn func(string)) error {
 	var names []string
 	for key, v := range p.Volumes {
 		if !v.External {
@@ -613,7 +614,13 @@ func removeVolumes(p *types.Project, vm VolumeManager, progress func(Progress)) 
 	}
 	slices.Sort(names)
 	for _, name := range slices.Compact(names) {
-		if _, err := vm.Get(name); err != nil {
+		v, err := vm.Get(name)
+		if err != nil {
+			continue
+		}
+		if users := volumeUsers(left, v); len(users) > 0 {
+			// down of some services, or a volume another project mounts.
+			warn(fmt.Sprintf("Volume %s: resource is still in use by %s", name, strings.Join(users, ", ")))
 			continue
 		}
 		progress(Progress{Resource: "Volume " + name, Status: StatusRemoving})

@@ -1027,6 +1027,60 @@ volumes:
 	c.checkClean(before)
 }
 
+// TestDownServices: down SERVICE removes that service's containers and
+// its dependants', not the others, nor the network and volumes they still
+// use (down -v); a name the project lacks is an error, unless the project
+// is known by its name alone.
+func TestDownServices(t *testing.T) {
+	c := newCLI(t, `
+name: downsvc
+services:
+  db:
+    image: busybox
+    init: true
+    command: ["sleep", "1000"]
+    volumes: [data:/data]
+  web:
+    image: busybox
+    init: true
+    command: ["sleep", "1000"]
+    depends_on: [api]
+  api:
+    image: busybox
+    init: true
+    command: ["sleep", "1000"]
+    volumes: [cache:/cache]
+volumes:
+  data:
+  cache:
+`)
+	before := c.hostState()
+	c.must("up", "-d")
+	out := c.must("down", "-v", "api")
+	for _, want := range []string{"Container downsvc-web-1  Removed", "Container downsvc-api-1  Removed", "Volume downsvc_cache  Removed", "Volume downsvc_data: resource is still in use by downsvc-db-1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("down -v api lacks %q:\n%s", want, out)
+		}
+	}
+	if ps := c.ps(); len(ps) != 1 || ps["downsvc-db-1"].State != "running" {
+		t.Errorf("after down -v api: %v", ps)
+	}
+	if vols := c.volumes("volume", "ls"); len(vols) != 1 {
+		t.Errorf("volumes after down -v api: %v", vols)
+	}
+	if out, code := c.run("", "down", "nosuch"); code == 0 || !strings.Contains(out, "no such service: nosuch") {
+		t.Errorf("down nosuch: %d\n%s", code, out)
+	}
+	elsewhere := *c
+	elsewhere.dir = t.TempDir()
+	elsewhere.must("-p", "downsvc", "down", "web") // no container left: nothing to do
+	if ps := c.ps(); len(ps) != 1 {
+		t.Errorf("after -p downsvc down web: %v", ps)
+	}
+	c.must("down", "-v")
+	c.checkClean(before)
+}
+
 // TestConcurrentUp: two up of one project at once are serialised: one
 // container per service, both succeed.
 func TestConcurrentUp(t *testing.T) {

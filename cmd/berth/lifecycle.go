@@ -51,7 +51,7 @@ func newDownCommand(g *globalOptions, s streams) *cobra.Command {
 				images = store
 			}
 			pr := g.newProgress(s.err, false)
-			o.Progress, o.Warn, o.Timeout, o.Volumes = pr.event, pr.warn, timeout.d, volumes
+			o.Progress, o.Warn, o.Timeout, o.Volumes, o.Services = pr.event, pr.warn, timeout.d, volumes, args
 			return compose.Down(cmd.Context(), g.projectOptions(), eng, images, o)
 		},
 	}
