@@ -216,6 +216,13 @@ func inOrder(ctx context.Context, p *types.Project, cs []ContainerStatus, fn fun
 }
 
 func walkContainers(ctx context.Context, p *types.Project, cs []ContainerStatus, reverse bool, fn func(context.Context, ContainerStatus) error) error {
+	return walkContainersWith(ctx, p, cs, reverse, nil, fn)
+}
+
+// walkContainersWith is walkContainers calling before, when not nil, for
+// each service that has containers to walk, before them.
+func walkContainersWith(ctx context.Context, p *types.Project, cs []ContainerStatus, reverse bool,
+	before func(ctx context.Context, service string) error, fn func(context.Context, ContainerStatus) error) error {
 	g, err := project.NewGraph(p)
 	if err != nil {
 		return err
@@ -242,6 +249,11 @@ func walkContainers(ctx context.Context, p *types.Project, cs []ContainerStatus,
 		}
 	}
 	err = g.Walk(ctx, project.WalkOptions{Reverse: reverse}, func(ctx context.Context, service string) error {
+		if before != nil && len(byService[service]) > 0 {
+			if err := before(ctx, service); err != nil {
+				return err
+			}
+		}
 		return all(ctx, byService[service])
 	})
 	if err != nil || reverse {
@@ -276,6 +288,8 @@ type ActionOptions struct {
 	Signal   string         // kill: -s
 	NoDeps   bool           // restart: not the dependants with restart: true
 	Progress func(Progress)
+	// Warn tells of an optional dependency that failed (start, restart).
+	Warn func(string)
 }
 
 // Stop stops the running containers of the services, dependants first.
@@ -286,9 +300,24 @@ func Stop(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) 
 		})
 }
 
-// Start starts the stopped containers of the services, dependencies
-// first. A service without containers is an error, as in docker compose.
+// Start starts the stopped containers of the services and of their
+// dependencies, dependencies first, each service once the conditions of
+// its depends_on are met (healthy, completed), as docker compose does. A
+// service without containers is an error, as in docker compose.
 func Start(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
+	if len(o.Services) > 0 {
+		p, err := loadForServices(ctx, lo, eng, o.Services)
+		if err != nil {
+			return err
+		}
+		g, err := project.NewGraph(p)
+		if err != nil {
+			return err
+		}
+		if o.Services, err = g.WithDependencies(o.Services...); err != nil {
+			return err
+		}
+	}
 	return act(ctx, lo, eng, o, false, func(c ContainerStatus) bool { return !c.Running() },
 		StatusStarting, StatusStarted, func(ctx context.Context, p string, c ContainerStatus) error {
 			return eng.Start(ctx, p, c.ID)
@@ -296,8 +325,9 @@ func Start(ctx context.Context, lo project.Options, eng Engine, o ActionOptions)
 }
 
 // Restart stops and starts the containers of the services, running or not,
-// dependencies first. As in docker compose, the services that depend on
-// one of them with restart: true are restarted after it, unless NoDeps.
+// dependencies first, each service once the conditions of its depends_on
+// are met. As in docker compose, the services that depend on one of them
+// with restart: true are restarted after it, unless NoDeps.
 func Restart(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
 	if len(o.Services) > 0 && !o.NoDeps {
 		p, err := loadForServices(ctx, lo, eng, o.Services)
@@ -350,6 +380,18 @@ func act(ctx context.Context, lo project.Options, eng Engine, o ActionOptions, r
 		return err
 	}
 	progress := orNoProgress(o.Progress)
+	var before func(ctx context.Context, service string) error
+	if doing == StatusStarting || doing == StatusRestarting {
+		g, err := project.NewGraph(p)
+		if err != nil {
+			return err
+		}
+		// Every dependency that has containers, whether this command
+		// starts it or it runs already.
+		u := &upper{p: p, g: g, eng: eng, o: UpRunOptions{Progress: progress, Warn: orNoWarn(o.Warn)}}
+		all := p.ServiceNames()
+		before = func(ctx context.Context, service string) error { return u.waitDependencies(ctx, service, all) }
+	}
 	for _, s := range o.Services {
 		if !slices.ContainsFunc(cs, func(c ContainerStatus) bool { return c.Service() == s }) && doing == StatusStarting {
 			return fmt.Errorf("%w: service %q has no container to start", errdefs.ErrNotFound, s)
@@ -362,11 +404,7 @@ func act(ctx context.Context, lo project.Options, eng Engine, o ActionOptions, r
 	defer unlock()
 	cs = slices.DeleteFunc(cs, func(c ContainerStatus) bool { return !want(c) })
 	var failed []error
-	walk := inOrder
-	if reverse {
-		walk = inReverseOrder
-	}
-	err = walk(ctx, p, cs, func(ctx context.Context, c ContainerStatus) error {
+	err = walkContainersWith(ctx, p, cs, reverse, before, func(ctx context.Context, c ContainerStatus) error {
 		name := "Container " + c.Name
 		progress(Progress{Resource: name, Status: doing})
 		if err := fn(ctx, p.Name, c); err != nil {

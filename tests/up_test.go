@@ -1265,6 +1265,53 @@ services:
 	c.checkClean(before)
 }
 
+// TestStartWaitsForDependencies: start SERVICE starts its dependencies
+// too, and like restart starts a service only once its service_healthy
+// dependencies are healthy again, as docker compose does.
+func TestStartWaitsForDependencies(t *testing.T) {
+	c := newCLI(t, `
+name: swd
+services:
+  db:
+    image: busybox
+    init: true
+    command: ["sh", "-c", "rm -f /shared/ready; echo boot; sleep 1; touch /shared/ready; exec sleep 1000"]
+    volumes: [shared:/shared]
+    healthcheck: {test: ["CMD", "test", "-f", "/shared/ready"], interval: 200ms, retries: 50}
+  app:
+    image: busybox
+    init: true
+    command: ["sh", "-c", "test -f /shared/ready && echo db-ready || echo db-not-ready; exec sleep 1000"]
+    volumes: [shared:/shared]
+    depends_on:
+      db: {condition: service_healthy, restart: true}
+volumes:
+  shared:
+`)
+	before := c.hostState()
+	c.must("up", "-d", "--wait")
+	check := func(when string, boots, ready int) {
+		t.Helper()
+		if got := strings.Count(c.must("logs", "db"), "boot"); got != boots {
+			t.Errorf("%s: db booted %d times, want %d", when, got, boots)
+		}
+		if out := c.must("logs", "app"); strings.Count(out, "db-ready") != ready || strings.Contains(out, "db-not-ready") {
+			t.Errorf("%s: app's starts:\n%s", when, out)
+		}
+	}
+	check("up", 1, 1)
+	c.must("stop", "-t", "0")
+	out := c.must("start", "app")
+	if !regexp.MustCompile(`(?s)swd-db-1  Started.*swd-db-1  Healthy.*swd-app-1  Starting`).MatchString(out) {
+		t.Errorf("start app:\n%s", out)
+	}
+	check("start app", 2, 2)
+	c.must("restart", "-t", "0", "db")
+	check("restart db", 3, 3)
+	c.must("down", "-v", "-t", "0")
+	c.checkClean(before)
+}
+
 // TestRestartWithPorts: restart of a container with a published port runs
 // it again. The supervisor once answered the start before it had handled
 // the stop's exit (giving back the port's rules takes a few milliseconds),

@@ -99,7 +99,8 @@ func newActionCommand(g *globalOptions, s streams, use, short string, verb func(
 				return err
 			}
 			o.Services = args
-			o.Progress = g.newProgress(s.err, false).event
+			pr := g.newProgress(s.err, false)
+			o.Progress, o.Warn = pr.event, pr.warn
 			return verb(cmd.Context(), eng, o)
 		},
 	}
