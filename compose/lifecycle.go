@@ -294,6 +294,20 @@ type ActionOptions struct {
 
 // Stop stops the running containers of the services, dependants first.
 func Stop(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
+	// One that exited while no supervisor watched it (killed) would be
+	// started again by its restart policy once the next one adopts it:
+	// its stop is recorded too, without a line (it was not running).
+	p, cs, err := SelectContainers(ctx, lo, eng, o.Services)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.Status == "exited" && !c.Restarting {
+			if err := eng.Stop(ctx, p.Name, c.ID, o.Timeout); err != nil && !errdefs.IsNotFound(err) {
+				return fmt.Errorf("%s: %w", c.Name, err)
+			}
+		}
+	}
 	return act(ctx, lo, eng, o, true, func(c ContainerStatus) bool { return c.Running() || c.Restarting },
 		StatusStopping, StatusStopped, func(ctx context.Context, p string, c ContainerStatus) error {
 			return eng.Stop(ctx, p, c.ID, o.Timeout)

@@ -52,6 +52,10 @@ type FollowOptions struct {
 	// good while followed; returning true ends the following of every
 	// container (up --abort-on-container-exit).
 	Exited func(ContainerStatus) bool
+	// Required, when not nil, says which containers' end ends the
+	// following of all (up SERVICE --attach-dependencies: the services
+	// named, not their dependencies); nil: every container's.
+	Required func(ContainerStatus) bool
 }
 
 // Follow reads the logs of cs, as Logs does.
@@ -73,7 +77,7 @@ func Follow(ctx context.Context, eng Engine, cs []ContainerStatus, o FollowOptio
 		})
 	}
 	if o.Follow {
-		eg.Go(func() error { return watchExits(ectx, eng, cs, stops, o.Exited) })
+		eg.Go(func() error { return watchExits(ectx, eng, cs, stops, o.Exited, o.Required) })
 	}
 	return eg.Wait()
 }
@@ -82,9 +86,17 @@ func Follow(ctx context.Context, eng Engine, cs []ContainerStatus, o FollowOptio
 // good: seen exited, and not restarting, twice in a row (a container its
 // policy restarts is exited for a moment before the supervisor says it
 // restarts).
-func watchExits(ctx context.Context, eng Engine, cs []ContainerStatus, stops map[string]chan struct{}, exited func(ContainerStatus) bool) error {
+func watchExits(ctx context.Context, eng Engine, cs []ContainerStatus, stops map[string]chan struct{}, exited, required func(ContainerStatus) bool) error {
 	seen := map[string]int{}
-	open := len(cs)
+	if required == nil {
+		required = func(ContainerStatus) bool { return true }
+	}
+	open := 0
+	for _, c := range cs {
+		if required(c) {
+			open++
+		}
+	}
 	stopAll := func() {
 		for id, ch := range stops {
 			if seen[id] >= 0 {
@@ -121,12 +133,15 @@ func watchExits(ctx context.Context, eng Engine, cs []ContainerStatus, stops map
 			}
 			close(stops[c.ID])
 			seen[c.ID] = -1
-			open--
+			if required(c) {
+				open--
+			}
 			if ok && exited != nil && exited(cur) {
 				stopAll()
 				return nil
 			}
 		}
 	}
+	stopAll() // what is followed beyond the required ones
 	return nil
 }

@@ -522,6 +522,34 @@ services:
 	if out, code := c.run("", "up", "--exit-code-from", "nosuch"); code != 1 || !strings.Contains(out, "no such service: nosuch") || len(c.ps()) != 0 {
 		t.Errorf("--exit-code-from nosuch: %d (%d containers)\n%s", code, len(c.ps()), out)
 	}
+	// up SERVICE --attach-dependencies shows the dependencies' output
+	// too, and ends when the service's containers do; the dependencies
+	// run on. Another up shows only what its own run writes.
+	c.writeCompose(`
+name: attachdeps
+services:
+  foo:
+    image: busybox
+    command: ["sh", "-c", "echo foo run $$(cat /proc/sys/kernel/random/uuid)"]
+    depends_on: [bar]
+  bar:
+    image: busybox
+    init: true
+    command: ["sh", "-c", "echo bar up; exec sleep 1000"]
+    scale: 2
+`)
+	attached, code := c.run("", "up", "--no-color", "--attach-dependencies", "foo")
+	if code != 0 || !strings.Contains(attached, "Attaching to bar-1, bar-2, foo-1") || strings.Count(attached, "| bar up") != 2 || !strings.Contains(attached, "foo-1 exited with code 0") {
+		t.Errorf("up --attach-dependencies foo: %d\n%s", code, attached)
+	}
+	if ps := c.ps(); ps["attachdeps-bar-1"].State != "running" || ps["attachdeps-bar-2"].State != "running" {
+		t.Errorf("after up --attach-dependencies foo: %v", ps)
+	}
+	attached, code = c.run("", "up", "--no-color", "foo")
+	if code != 0 || strings.Count(attached, "foo run") != 1 || strings.Contains(attached, "bar up") {
+		t.Errorf("up foo again shows more than its run: %d\n%s", code, attached)
+	}
+	c.must("down", "-t", "0")
 	c.writeCompose(demoProject)
 	c.must("down")
 	c.checkClean(before)
@@ -607,6 +635,62 @@ services:
 	eventually(t, 5*time.Second, "steady killed", func() bool { return c.ps()["adopt-steady-1"].State == "exited" })
 	if e := c.ps()["adopt-steady-1"]; e.ExitCode != 137 {
 		t.Errorf("adopted steady killed: %+v", e)
+	}
+	c.must("down", "-t", "0")
+	c.checkClean(before)
+}
+
+// TestSupervisorKilledAttached: kill -9 of the supervisor under an
+// attached up, then a container with a restart policy exits while none
+// runs: Ctrl-C still stops everything and ends up (the exited container
+// was not seen running, and the next supervisor's restart policy started
+// it again), and nothing restarts afterwards.
+func TestSupervisorKilledAttached(t *testing.T) {
+	c := newCLI(t, `
+name: killattached
+services:
+  ticker:
+    image: busybox
+    init: true
+    command: ["sh", "-c", "while :; do echo tick; sleep 0.2; done"]
+  crasher:
+    image: busybox
+    command: ["sh", "-c", "echo crasher up; sleep 1; exit 2"]
+    restart: unless-stopped
+`)
+	before := c.hostState()
+	cmd, _, stop := c.command("up", "--no-color")
+	defer stop()
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	eventually(t, 20*time.Second, "crasher's output", func() bool { return strings.Contains(out.String(), "crasher up") })
+	pids := c.supervisors()
+	if len(pids) != 1 {
+		t.Fatalf("supervisors: %v", pids)
+	}
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	c.waitSupervisorGone(5 * time.Second)
+	time.Sleep(1500 * time.Millisecond) // crasher exits meanwhile
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("up did not end after Ctrl-C:\n%s", out.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit code %d, want 130:\n%s", code, out.String())
+	}
+	time.Sleep(2 * time.Second) // what a restart policy would take
+	for name, e := range c.ps("-a") {
+		if e.State != "exited" {
+			t.Errorf("%s after Ctrl-C: %+v", name, e)
+		}
 	}
 	c.must("down", "-t", "0")
 	c.checkClean(before)

@@ -361,6 +361,7 @@ func runUp(ctx context.Context, g *globalOptions, s streams, f *upFlags, args []
 		}
 	}()
 
+	began := time.Now()
 	res, err := compose.Up(upCtx, lo, g.environMap(), images, eng, f.o)
 	close(upDone)
 	pulls.close()
@@ -375,26 +376,26 @@ func runUp(ctx context.Context, g *globalOptions, s streams, f *upFlags, args []
 	if f.detach || f.o.NoStart {
 		return nil
 	}
-	return attachUp(context.WithoutCancel(ctx), g, s, eng, f, res, sigs)
+	return attachUp(context.WithoutCancel(ctx), g, s, eng, f, res, sigs, began)
 }
 
 // gracefulStop stops the project after a Ctrl-C, a second one kills it;
 // berth then exits with 130, as docker compose does.
 func gracefulStop(ctx context.Context, g *globalOptions, s streams, eng *engine, f *upFlags, sigs chan os.Signal) error {
 	fmt.Fprintln(s.err, "Gracefully stopping... (press Ctrl+C again to force)")
-	stopProject(ctx, g, s, eng, f, sigs)
+	stopProject(ctx, g, s, eng, f, f.o.Services, sigs)
 	return exitCode(130)
 }
 
-// stopProject stops the services `up` brought up; a signal meanwhile kills
-// them.
-func stopProject(ctx context.Context, g *globalOptions, s streams, eng *engine, f *upFlags, sigs chan os.Signal) {
+// stopProject stops the services `up` brought up (all when services is
+// empty); a signal meanwhile kills them, and a third one gives up waiting.
+func stopProject(ctx context.Context, g *globalOptions, s streams, eng *engine, f *upFlags, services []string, sigs chan os.Signal) {
 	po := g.projectOptions()
 	stopCtx := context.WithoutCancel(ctx)
 	done := make(chan error, 1)
 	pr := g.newProgress(s.err, false)
 	go func() {
-		done <- compose.Stop(stopCtx, po, eng, compose.ActionOptions{Services: f.o.Services, Timeout: f.timeout.d, Progress: pr.event})
+		done <- compose.Stop(stopCtx, po, eng, compose.ActionOptions{Services: services, Timeout: f.timeout.d, Progress: pr.event})
 	}()
 	select {
 	case err := <-done:
@@ -402,8 +403,16 @@ func stopProject(ctx context.Context, g *globalOptions, s streams, eng *engine, 
 			fmt.Fprintln(s.err, err)
 		}
 	case <-sigs:
-		compose.Kill(stopCtx, po, eng, compose.ActionOptions{Services: f.o.Services, Progress: pr.event})
-		<-done
+		killed := make(chan struct{})
+		go func() {
+			compose.Kill(stopCtx, po, eng, compose.ActionOptions{Services: services, Progress: pr.event})
+			<-done
+			close(killed)
+		}()
+		select {
+		case <-killed:
+		case <-sigs:
+		}
 	}
 }
 
@@ -411,7 +420,12 @@ func stopProject(ctx context.Context, g *globalOptions, s streams, eng *engine, 
 // stop for good, as `docker compose up` does without -d. A Ctrl-C, or an
 // exit with --abort-on-container-exit, stops the project while its last
 // lines are still printed.
-func attachUp(ctx context.Context, g *globalOptions, s streams, eng *engine, f *upFlags, res *compose.UpResult, sigs chan os.Signal) error {
+//
+// Only what the containers write from the start of `up` (began) on is
+// shown, as docker compose attaches without the logs: not the output of
+// an earlier run of a container up starts again, but every run of one its
+// restart policy restarts meanwhile.
+func attachUp(ctx context.Context, g *globalOptions, s streams, eng *engine, f *upFlags, res *compose.UpResult, sigs chan os.Signal, began time.Time) error {
 	attached := res.Services
 	switch {
 	case len(f.attach) > 0:
@@ -426,6 +440,22 @@ func attachUp(ctx context.Context, g *globalOptions, s streams, eng *engine, f *
 			cs = append(cs, c)
 		}
 	}
+	// The services named on the command line are those whose end ends
+	// up (--attach-dependencies follows their dependencies too, but does
+	// not wait for them); without names, every attached one. A stop
+	// stops all that is followed.
+	required := func(c compose.ContainerStatus) bool {
+		return len(f.o.Services) == 0 || slices.Contains(f.o.Services, c.Service())
+	}
+	var stopServices []string
+	if len(f.o.Services) > 0 {
+		stopServices = slices.Clone(f.o.Services)
+		for _, c := range cs {
+			if !slices.Contains(stopServices, c.Service()) {
+				stopServices = append(stopServices, c.Service())
+			}
+		}
+	}
 	fmt.Fprintf(s.out, "Attaching to %s\n", strings.Join(containerNames(cs), ", "))
 	pf := newLogPrinter(s.out, cs, f.noColor, f.noLogPrefix, f.timestamps)
 
@@ -438,13 +468,13 @@ func attachUp(ctx context.Context, g *globalOptions, s streams, eng *engine, f *
 	from := f.exitCodeFrom
 	var stopping sync.Once
 	stopped := make(chan struct{})
-	began := false // under mu
+	stopBegan := false // under mu
 	stop := func(before func()) {
 		stopping.Do(func() {
-			began = true
+			stopBegan = true
 			go func() {
 				before()
-				stopProject(ctx, g, s, eng, f, sigs)
+				stopProject(ctx, g, s, eng, f, stopServices, sigs)
 				close(stopped)
 			}()
 		})
@@ -481,16 +511,25 @@ func attachUp(ctx context.Context, g *globalOptions, s streams, eng *engine, f *
 		case <-followCtx.Done():
 		}
 	}()
-	since := time.Now().Add(-time.Second)
-	for _, c := range cs {
-		if c.StartedAt.Before(since) {
-			since = c.StartedAt.Add(-time.Millisecond)
+	go func() {
+		// Once stopped, what the containers wrote is read within a
+		// moment; a container that something started again meanwhile
+		// does not keep up following.
+		select {
+		case <-stopped:
+			select {
+			case <-time.After(3 * time.Second):
+				cancel()
+			case <-followCtx.Done():
+			}
+		case <-followCtx.Done():
 		}
-	}
-	err := compose.Follow(followCtx, eng, cs, compose.FollowOptions{Follow: true, Tail: -1, Since: since, Exited: exited}, pf.line)
+	}()
+	since := began.Add(-time.Millisecond)
+	err := compose.Follow(followCtx, eng, cs, compose.FollowOptions{Follow: true, Tail: -1, Since: since, Exited: exited, Required: required}, pf.line)
 	cancel()
 	mu.Lock()
-	wait := began
+	wait := stopBegan
 	mu.Unlock()
 	if wait {
 		<-stopped
