@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -63,7 +64,7 @@ type Attach struct {
 type RunOptions struct {
 	Service    string
 	Command    []string // replaces the service's command when not nil
-	Entrypoint []string // replaces the service's entrypoint when not nil
+	Entrypoint []string // replaces the service's entrypoint when not nil; empty clears it
 	Env        []string // KEY=VALUE, or KEY to take berth's own value
 	Labels     map[string]string
 	User       string
@@ -289,7 +290,7 @@ func runSpec(p *types.Project, svc types.ServiceConfig, img *image.Image, enviro
 	}
 	if o.Entrypoint != nil {
 		svc.Entrypoint = o.Entrypoint
-		if o.Command == nil {
+		if o.Command == nil && len(o.Entrypoint) > 0 {
 			// As docker compose: the service's command was written for
 			// its own entrypoint.
 			svc.Command = types.ShellCommand{}
@@ -303,7 +304,11 @@ func runSpec(p *types.Project, svc types.ServiceConfig, img *image.Image, enviro
 		svc.Deploy = &d
 	}
 	if len(o.Env) > 0 {
-		svc.Environment = svc.Environment.OverrideBy(envFlags(o.Env, environ))
+		// A bare KEY takes the project's value (the process's, then
+		// .env's), and leaves the service's when it has none.
+		env := maps.Clone(environ)
+		maps.Copy(env, p.Environment)
+		svc.Environment = svc.Environment.OverrideBy(envFlags(o.Env, env).RemoveEmpty())
 	}
 	if o.User != "" {
 		svc.User = o.User
@@ -355,8 +360,9 @@ func envFlags(flags []string, environ map[string]string) types.MappingWithEquals
 }
 
 // ExecEnv is exec's -e flags as the process gets them: a bare KEY takes
-// the value of berth's environment, and is left out when it is unset, as
-// docker compose exec does.
+// the value of the project's environment (project.Environment: berth's,
+// then .env's), and is left out when it is unset, as docker compose exec
+// does.
 func ExecEnv(flags []string, environ map[string]string) []string {
 	resolved := envFlags(flags, environ)
 	var out []string

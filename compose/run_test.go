@@ -42,6 +42,8 @@ func TestRunSpec(t *testing.T) {
 		{name: "command", o: RunOptions{Command: []string{"migrate"}}, args: []string{"serve", "migrate"}, capAdd: []string{"CAP_NET_ADMIN"}, capDrop: []string{"CAP_CHOWN"}},
 		// The service's command was written for its own entrypoint.
 		{name: "entrypoint alone", o: RunOptions{Entrypoint: []string{"sh"}}, args: []string{"sh"}, capAdd: []string{"CAP_NET_ADMIN"}, capDrop: []string{"CAP_CHOWN"}},
+		// --entrypoint "": no entrypoint, the service's command.
+		{name: "entrypoint cleared", o: RunOptions{Entrypoint: []string{}}, args: []string{"--port", "80"}, capAdd: []string{"CAP_NET_ADMIN"}, capDrop: []string{"CAP_CHOWN"}},
 		{name: "entrypoint and command", o: RunOptions{Entrypoint: []string{"sh"}, Command: []string{"-c", "true"}}, args: []string{"sh", "-c", "true"}, capAdd: []string{"CAP_NET_ADMIN"}, capDrop: []string{"CAP_CHOWN"}},
 		{name: "caps swapped", o: RunOptions{CapAdd: []string{"cap_chown"}, CapDrop: []string{"NET_ADMIN"}}, args: []string{"serve", "--port", "80"}, capAdd: []string{"CAP_CHOWN"}, capDrop: []string{"CAP_NET_ADMIN"}},
 	}
@@ -71,5 +73,26 @@ func TestRunSpec(t *testing.T) {
 				t.Error("runSpec changed the project's service")
 			}
 		})
+	}
+}
+
+// TestRunSpecEnv: a bare -e KEY takes the project's value (the process's,
+// then .env's), and leaves the service's when neither has one.
+func TestRunSpecEnv(t *testing.T) {
+	const yaml = `services:
+  app:
+    image: example/app:1
+    command: [run]
+    environment: {FROM_DOTENV: service, UNSET: service, FROM_SHELL: service}
+`
+	p, svc := loadService(t, yaml, []string{"FROM_SHELL=shell"}, map[string]string{".env": "FROM_DOTENV=dotenv\n"})
+	c, err := runSpec(p, svc, testImage(v1.Config{}), map[string]string{"FROM_SHELL": "shell"}, RunOptions{Service: "app", Env: []string{"FROM_DOTENV", "UNSET", "FROM_SHELL", "NEW=1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"FROM_DOTENV=dotenv", "UNSET=service", "FROM_SHELL=shell", "NEW=1"} {
+		if !slices.Contains(c.Process.Env, want) {
+			t.Errorf("env %q lacks %q", c.Process.Env, want)
+		}
 	}
 }

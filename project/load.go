@@ -96,6 +96,17 @@ func LoadModel(ctx context.Context, o Options) (m map[string]any, err error) {
 	return m, nil
 }
 
+// Environment is the project's environment as docker compose resolves a
+// bare `-e KEY` of run and exec with it: the process's, then the env files
+// (.env, --env-file). Without compose files (a project known by its name)
+// it is the process's.
+func Environment(o Options) map[string]string {
+	if po, err := o.composeOptions(); err == nil {
+		return po.Environment
+	}
+	return types.NewMapping(o.Environ)
+}
+
 // prepare finds the project's files and environment, and checks the files
 // are safe to hand to the loader.
 func (o Options) prepare() (*cli.ProjectOptions, error) {

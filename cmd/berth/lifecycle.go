@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/compose"
+	"github.com/berth-dev/berth/project"
 	"github.com/berth-dev/berth/runtime/container"
 	"github.com/berth-dev/berth/runtime/supervisor"
 )
@@ -232,7 +233,7 @@ func newExecCommand(g *globalOptions, s streams) *cobra.Command {
 				return err
 			}
 			o.Args = args[1:]
-			o.Env = compose.ExecEnv(o.Env, g.environMap())
+			o.Env = compose.ExecEnv(o.Env, project.Environment(g.projectOptions()))
 			in, inIsFile := s.in.(*os.File)
 			out, outIsFile := s.out.(*os.File)
 			o.TTY = !noTTY && inIsFile && outIsFile && isTerminal(in) && isTerminal(out)

@@ -49,11 +49,14 @@ func (g *globalOptions) environMap() map[string]string {
 type runFlags struct {
 	o          compose.RunOptions
 	entrypoint string
-	noTTY      bool
-	detach     bool
-	quietPull  bool
-	labels     []string
-	build      bool
+	// entrypointSet: --entrypoint was given, "" too (which clears the
+	// entrypoint, keeping the command).
+	entrypointSet bool
+	noTTY         bool
+	detach        bool
+	quietPull     bool
+	labels        []string
+	build         bool
 }
 
 func newRunCommand(g *globalOptions, s streams) *cobra.Command {
@@ -63,6 +66,7 @@ func newRunCommand(g *globalOptions, s streams) *cobra.Command {
 		Short: "Run a one-off command on a service",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.entrypointSet = cmd.Flags().Changed("entrypoint")
 			return runRun(cmd.Context(), g, s, &f, cmd.Flags().Changed("interactive"), args)
 		},
 	}
@@ -106,12 +110,12 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 	if len(args) > 1 {
 		f.o.Command = args[1:]
 	}
-	if f.entrypoint != "" {
+	if f.entrypointSet {
 		ep, err := shellwords.Parse(f.entrypoint)
 		if err != nil {
 			return fmt.Errorf("--entrypoint %q: %w", f.entrypoint, err)
 		}
-		f.o.Entrypoint = ep
+		f.o.Entrypoint = append([]string{}, ep...)
 	}
 	f.o.Labels = map[string]string{}
 	for _, l := range f.labels {
