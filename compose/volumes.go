@@ -226,15 +226,16 @@ func (mb *mountBuilder) service() ([]spec.Mount, error) {
 }
 
 // bindSource checks a bind mount's host path, creating a missing
-// directory when the entry allows it (the short syntax's
-// create_host_path). A symlink is followed, as the mount follows it; a
+// directory only when the entry says so (create_host_path, which the
+// short syntax implies; the long syntax's default is false, as Docker's
+// --mount refuses a missing source). A symlink is followed, as the mount follows it; a
 // dangling one is an error: nothing is created where it points.
 func bindSource(v types.ServiceVolumeConfig) error {
 	_, err := os.Stat(v.Source)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if v.Bind != nil && !bool(v.Bind.CreateHostPath) {
+	if v.Bind == nil || !bool(v.Bind.CreateHostPath) {
 		return fmt.Errorf("%w: bind source path %s does not exist", errdefs.ErrNotFound, v.Source)
 	}
 	if fi, err := os.Lstat(v.Source); err == nil && fi.Mode()&fs.ModeSymlink != 0 {

@@ -423,3 +423,36 @@ func TestVolumeUsersAndRemoveAnonymous(t *testing.T) {
 		t.Errorf("removed %v %v, want the anonymous one only", removed, err)
 	}
 }
+
+// TestMountsBindSourceMissing: a missing bind source is created only when
+// the entry says create_host_path, as the short syntax implies; the long
+// syntax's default is false, as Docker's.
+func TestMountsBindSourceMissing(t *testing.T) {
+	e := newMountsEnv(t)
+	tests := []struct {
+		name, volume string
+		created      bool
+	}{
+		{"short", `"./src:/m"`, true},
+		{"long", `{type: bind, source: ./src, target: /m}`, false},
+		{"long, create_host_path", `{type: bind, source: ./src, target: /m, bind: {create_host_path: true}}`, true},
+		{"long, create_host_path false", `{type: bind, source: ./src, target: /m, bind: {create_host_path: false}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, svc := loadService(t, "services:\n  app:\n    image: example/app:1\n    volumes: ["+tt.volume+"]\n", nil, nil)
+			_, err := mounts(p, svc, e.vm, mountOptions{number: 1})
+			_, statErr := os.Stat(filepath.Join(p.WorkingDir, "src"))
+			if tt.created {
+				if err != nil || statErr != nil {
+					t.Errorf("mounts: %v; the source: %v", err, statErr)
+				}
+				return
+			}
+			checkError(t, err, errdefs.ErrNotFound, "src does not exist")
+			if statErr == nil {
+				t.Error("the missing source was created")
+			}
+		})
+	}
+}
