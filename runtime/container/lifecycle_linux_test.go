@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -437,5 +438,30 @@ func TestNetDev(t *testing.T) {
 	}
 	if rx, tx := netDev([]byte("garbage\nlo: 1 2\n")); rx != 0 || tx != 0 {
 		t.Errorf("garbage: rx %d tx %d", rx, tx)
+	}
+}
+
+// TestExecEnvironment: an exec's variables replace the container's of the
+// same name; a terminal brings TERM=xterm unless the container sets TERM.
+func TestExecEnvironment(t *testing.T) {
+	container := []string{"PATH=/bin", "A=container"}
+	tests := []struct {
+		own  []string
+		tty  bool
+		want []string
+	}{
+		{nil, false, []string{"PATH=/bin", "A=container"}},
+		{[]string{"A=exec", "B=1"}, false, []string{"PATH=/bin", "A=exec", "B=1"}},
+		{nil, true, []string{"PATH=/bin", "A=container", "TERM=xterm"}},
+		{[]string{"TERM=vt100"}, true, []string{"PATH=/bin", "A=container", "TERM=vt100"}},
+	}
+	for _, tt := range tests {
+		if got := execEnv(container, tt.own, tt.tty); !slices.Equal(got, tt.want) {
+			t.Errorf("execEnv(%q, %v) = %q, want %q", tt.own, tt.tty, got, tt.want)
+		}
+	}
+	withTerm := []string{"TERM=screen"}
+	if got := execEnv(withTerm, nil, true); !slices.Equal(got, withTerm) {
+		t.Errorf("a container's TERM: %q", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -894,6 +895,29 @@ type ExecOptions struct {
 // a working directory missing): Docker's (daemon/exec.go).
 const ExecStartFailed = 126
 
+// execEnv is an exec's environment as Docker's daemon makes it: the
+// container's, TERM=xterm with a terminal when the container sets no TERM,
+// then the exec's own variables, each replacing the container's of that
+// name (a process's getenv would find the first of two).
+func execEnv(container, own []string, tty bool) []string {
+	env := slices.Clone(container)
+	key := func(kv string) string { k, _, _ := strings.Cut(kv, "="); return k }
+	set := func(kv string) {
+		if i := slices.IndexFunc(env, func(e string) bool { return key(e) == key(kv) }); i >= 0 {
+			env[i] = kv
+			return
+		}
+		env = append(env, kv)
+	}
+	if tty && !slices.ContainsFunc(env, func(e string) bool { return key(e) == "TERM" }) {
+		env = append(env, "TERM=xterm")
+	}
+	for _, kv := range own {
+		set(kv)
+	}
+	return env
+}
+
 // Exec runs a process in the running container and returns its exit code,
 // or ExecStartFailed and why when the process could not start.
 func (c *Container) Exec(ctx context.Context, o ExecOptions) (int, error) {
@@ -904,7 +928,7 @@ func (c *Container) Exec(ctx context.Context, o ExecOptions) (int, error) {
 	if wd == "" {
 		wd = c.Spec.Process.WorkingDir
 	}
-	env := append(append([]string(nil), c.Spec.Process.Env...), o.Env...)
+	env := execEnv(c.Spec.Process.Env, o.Env, o.TTY)
 	rootfs := filepath.Join(c.rt.dir(c.ID), "rootfs")
 	proc, err := c.process(rootfs, o.Args, env, user, c.Spec.Process.GroupAdd, wd, false)
 	if err != nil {
