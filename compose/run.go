@@ -296,7 +296,12 @@ func runSpec(p *types.Project, svc types.ServiceConfig, img *image.Image, enviro
 			svc.Command = types.ShellCommand{}
 		}
 	}
-	// A one-off container never restarts, whatever the service says.
+	// A one-off container never restarts, whatever the service says;
+	// what it says must still be valid, as for up.
+	b := &containerBuilder{svc: svc}
+	if b.restart(); b.err != nil {
+		return spec.Container{}, b.err
+	}
 	svc.Restart = ""
 	if svc.Deploy != nil {
 		d := *svc.Deploy

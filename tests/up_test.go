@@ -549,6 +549,18 @@ services:
 	if code != 0 || strings.Count(attached, "foo run") != 1 || strings.Contains(attached, "bar up") {
 		t.Errorf("up foo again shows more than its run: %d\n%s", code, attached)
 	}
+	// A container's stderr goes to up's stderr, as docker compose has it;
+	// logs writes both to stdout.
+	c.writeCompose(c.compose() + `  streams:
+    image: busybox
+    command: ["sh", "-c", "echo to stdout; echo to stderr >&2"]
+`)
+	if out := c.stdout("up", "--no-color", "streams"); !strings.Contains(out, "streams-1 | to stdout") || strings.Contains(out, "to stderr") {
+		t.Errorf("up's stdout:\n%s", out)
+	}
+	if out := c.stdout("logs", "--no-color", "streams"); !strings.Contains(out, "to stdout") || !strings.Contains(out, "to stderr") {
+		t.Errorf("logs' stdout:\n%s", out)
+	}
 	c.must("down", "-t", "0")
 	c.writeCompose(demoProject)
 	c.must("down")

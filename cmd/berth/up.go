@@ -458,6 +458,7 @@ func attachUp(ctx context.Context, g *globalOptions, s streams, eng *engine, f *
 	}
 	fmt.Fprintf(s.out, "Attaching to %s\n", strings.Join(containerNames(cs), ", "))
 	pf := newLogPrinter(s.out, cs, f.noColor, f.noLogPrefix, f.timestamps)
+	pf.stderr = s.err // as docker compose up attaches: a container's stderr to berth's
 
 	var mu sync.Mutex
 	code := 0
@@ -559,8 +560,12 @@ func containerNames(cs []compose.ContainerStatus) []string {
 // logPrinter prints container output as docker compose does:
 // "name  | line", the name padded to the longest and coloured per service.
 type logPrinter struct {
-	mu         sync.Mutex
-	w          io.Writer
+	mu sync.Mutex
+	w  io.Writer
+	// stderr, when not nil, takes the lines the containers wrote to
+	// their stderr (up); logs writes both streams to w, as docker
+	// compose logs does.
+	stderr     io.Writer
 	width      int
 	noPrefix   bool
 	timestamps bool
@@ -620,7 +625,11 @@ func (p *logPrinter) line(l compose.LogLine) error {
 	if !strings.HasSuffix(b.String(), "\n") {
 		b.WriteByte('\n')
 	}
-	_, err := io.WriteString(p.w, b.String())
+	w := p.w
+	if p.stderr != nil && l.Stream == "stderr" {
+		w = p.stderr
+	}
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 
