@@ -540,6 +540,12 @@ func TestPsRm(t *testing.T) {
 	if e := c.ps()[strings.TrimSpace(out)]; e.State != "running" {
 		t.Errorf("run -d container: %+v", e)
 	}
+	// -i, the default, keeps its stdin open: cat waits.
+	out = c.must("run", "-d", "app", "cat")
+	time.Sleep(500 * time.Millisecond)
+	if e := c.ps()[strings.TrimSpace(out)]; e.State != "running" {
+		t.Errorf("run -d app cat: %+v", e)
+	}
 	// -s stops it first, as docker compose says.
 	if out, code := c.run("", "rm", "-f", "-s"); code != 0 ||
 		!regexp.MustCompile(`(?s)Container project-app-run-[0-9a-f]+  Stopping.*Stopped.*Going to remove.*Removing.*Removed`).MatchString(out) {

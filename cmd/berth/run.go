@@ -227,7 +227,9 @@ func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, inter
 		return err
 	}
 	if f.detach {
-		f.o.Detach, f.o.TTY, f.o.Interactive = true, false, false
+		// -i (the default) keeps the container's stdin open, with no
+		// one writing: `run -d svc cat` runs on, as in docker compose.
+		f.o.Detach, f.o.TTY = true, false
 		f.o.BeforeStart, f.o.Signals = nil, nil
 		f.o.Started = func(name string) { fmt.Fprintln(s.out, name) }
 	}
