@@ -142,6 +142,7 @@ func Down(ctx context.Context, lo project.Options, eng Engine, images ImageRemov
 		name := "Container " + c.Name
 		if c.Running() || c.Restarting {
 			o.Progress(Progress{Resource: name, Status: StatusStopping})
+			preStop(ctx, eng, p, c, o.Warn)
 			if err := eng.Stop(ctx, p.Name, c.ID, o.Timeout); err != nil {
 				o.Progress(Progress{Resource: name, Status: StatusError, Err: err})
 				return err
@@ -309,8 +310,9 @@ func Stop(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) 
 		}
 	}
 	return act(ctx, lo, eng, o, true, func(c ContainerStatus) bool { return c.Running() || c.Restarting },
-		StatusStopping, StatusStopped, func(ctx context.Context, p string, c ContainerStatus) error {
-			return eng.Stop(ctx, p, c.ID, o.Timeout)
+		StatusStopping, StatusStopped, func(ctx context.Context, p *types.Project, c ContainerStatus) error {
+			preStop(ctx, eng, p, c, o.Warn)
+			return eng.Stop(ctx, p.Name, c.ID, o.Timeout)
 		})
 }
 
@@ -333,8 +335,11 @@ func Start(ctx context.Context, lo project.Options, eng Engine, o ActionOptions)
 		}
 	}
 	return act(ctx, lo, eng, o, false, func(c ContainerStatus) bool { return !c.Running() },
-		StatusStarting, StatusStarted, func(ctx context.Context, p string, c ContainerStatus) error {
-			return eng.Start(ctx, p, c.ID)
+		StatusStarting, StatusStarted, func(ctx context.Context, p *types.Project, c ContainerStatus) error {
+			if err := eng.Start(ctx, p.Name, c.ID); err != nil {
+				return err
+			}
+			return postStart(ctx, eng, p, c.Service(), c.ID)
 		})
 }
 
@@ -351,28 +356,32 @@ func Restart(ctx context.Context, lo project.Options, eng Engine, o ActionOption
 		o.Services = withRestartDependants(p, o.Services)
 	}
 	return act(ctx, lo, eng, o, false, func(ContainerStatus) bool { return true },
-		StatusRestarting, StatusStarted, func(ctx context.Context, p string, c ContainerStatus) error {
+		StatusRestarting, StatusStarted, func(ctx context.Context, p *types.Project, c ContainerStatus) error {
 			if c.Running() || c.Restarting {
-				if err := eng.Stop(ctx, p, c.ID, o.Timeout); err != nil {
+				preStop(ctx, eng, p, c, o.Warn)
+				if err := eng.Stop(ctx, p.Name, c.ID, o.Timeout); err != nil {
 					return err
 				}
 			}
-			return eng.Start(ctx, p, c.ID)
+			if err := eng.Start(ctx, p.Name, c.ID); err != nil {
+				return err
+			}
+			return postStart(ctx, eng, p, c.Service(), c.ID)
 		})
 }
 
 // Kill sends the running containers of the services a signal.
 func Kill(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
 	return act(ctx, lo, eng, o, true, func(c ContainerStatus) bool { return c.Running() },
-		StatusKilling, StatusKilled, func(ctx context.Context, p string, c ContainerStatus) error {
-			return eng.Kill(ctx, p, c.ID, o.Signal)
+		StatusKilling, StatusKilled, func(ctx context.Context, p *types.Project, c ContainerStatus) error {
+			return eng.Kill(ctx, p.Name, c.ID, o.Signal)
 		})
 }
 
 // Pause freezes the running containers of the services.
 func Pause(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
 	return act(ctx, lo, eng, o, false, func(c ContainerStatus) bool { return c.Status == "running" },
-		"Pausing", "Paused", func(ctx context.Context, _ string, c ContainerStatus) error {
+		"Pausing", "Paused", func(ctx context.Context, _ *types.Project, c ContainerStatus) error {
 			return eng.Pause(ctx, c.ID)
 		})
 }
@@ -380,7 +389,7 @@ func Pause(ctx context.Context, lo project.Options, eng Engine, o ActionOptions)
 // Unpause thaws the paused containers of the services.
 func Unpause(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
 	return act(ctx, lo, eng, o, false, func(c ContainerStatus) bool { return c.Status == "paused" },
-		"Unpausing", "Unpaused", func(ctx context.Context, _ string, c ContainerStatus) error {
+		"Unpausing", "Unpaused", func(ctx context.Context, _ *types.Project, c ContainerStatus) error {
 			return eng.Unpause(ctx, c.ID)
 		})
 }
@@ -388,7 +397,7 @@ func Unpause(ctx context.Context, lo project.Options, eng Engine, o ActionOption
 // act does fn to the containers of the services that want it, in
 // dependency order (reverse: dependants first), under the project's lock.
 func act(ctx context.Context, lo project.Options, eng Engine, o ActionOptions, reverse bool, want func(ContainerStatus) bool,
-	doing, done string, fn func(ctx context.Context, project string, c ContainerStatus) error) error {
+	doing, done string, fn func(ctx context.Context, p *types.Project, c ContainerStatus) error) error {
 	p, cs, err := SelectContainers(ctx, lo, eng, o.Services)
 	if err != nil {
 		return err
@@ -421,7 +430,7 @@ func act(ctx context.Context, lo project.Options, eng Engine, o ActionOptions, r
 	err = walkContainersWith(ctx, p, cs, reverse, before, func(ctx context.Context, c ContainerStatus) error {
 		name := "Container " + c.Name
 		progress(Progress{Resource: name, Status: doing})
-		if err := fn(ctx, p.Name, c); err != nil {
+		if err := fn(ctx, p, c); err != nil {
 			progress(Progress{Resource: name, Status: StatusError, Err: err})
 			return fmt.Errorf("%s: %w", c.Name, err)
 		}

@@ -83,6 +83,7 @@ type RmOptions struct {
 	// containers that no other container uses.
 	Volumes  bool
 	Progress func(Progress)
+	Warn     func(string) // a pre_stop hook that failed
 }
 
 // Rm removes the project's stopped containers (one-off ones included),
@@ -99,6 +100,7 @@ func Rm(ctx context.Context, lo project.Options, eng Engine, o RmOptions) ([]str
 		err := inReverseOrder(ctx, p, running, func(ctx context.Context, c ContainerStatus) error {
 			name := "Container " + c.Name
 			progress(Progress{Resource: name, Status: StatusStopping})
+			preStop(ctx, eng, p, c, o.Warn)
 			if err := eng.Stop(ctx, p.Name, c.ID, nil); err != nil {
 				progress(Progress{Resource: name, Status: StatusError, Err: err})
 				return fmt.Errorf("stopping %s: %w", c.Name, err)

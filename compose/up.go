@@ -291,14 +291,19 @@ func (u *upper) do(ctx context.Context, s Step) error {
 		if u.o.NoStart {
 			return nil
 		}
-		return u.start(ctx, s.Name, old.ID)
+		return u.start(ctx, s, old.ID)
 	case StepRestart:
 		u.progress(s.Name, StatusRestarting, nil)
+		preStop(ctx, u.eng, u.p, old, u.o.Warn)
 		if err := u.eng.Stop(ctx, u.p.Name, old.ID, u.o.Timeout); err != nil {
 			u.progress(s.Name, StatusError, err)
 			return err
 		}
-		if err := u.eng.Start(ctx, u.p.Name, old.ID); err != nil {
+		err := u.eng.Start(ctx, u.p.Name, old.ID)
+		if err == nil {
+			err = postStart(ctx, u.eng, u.p, s.Service, old.ID)
+		}
+		if err != nil {
 			u.progress(s.Name, StatusError, err)
 			return err
 		}
@@ -323,6 +328,7 @@ func (u *upper) do(ctx context.Context, s Step) error {
 		return err
 	}
 	if s.Do == StepRecreate {
+		preStop(ctx, u.eng, u.p, old, u.o.Warn)
 		if err := u.eng.Delete(ctx, u.p.Name, old.ID, u.o.Timeout); err != nil {
 			u.progress(s.Name, StatusError, err)
 			return err
@@ -345,16 +351,20 @@ func (u *upper) do(ctx context.Context, s Step) error {
 	if u.o.NoStart {
 		return nil
 	}
-	return u.start(ctx, s.Name, id)
+	return u.start(ctx, s, id)
 }
 
-func (u *upper) start(ctx context.Context, name, id string) error {
-	u.progress(name, StatusStarting, nil)
+func (u *upper) start(ctx context.Context, s Step, id string) error {
+	u.progress(s.Name, StatusStarting, nil)
 	if err := u.eng.Start(ctx, u.p.Name, id); err != nil {
-		u.progress(name, StatusError, err)
+		u.progress(s.Name, StatusError, err)
 		return err
 	}
-	u.progress(name, StatusStarted, nil)
+	if err := postStart(ctx, u.eng, u.p, s.Service, id); err != nil {
+		u.progress(s.Name, StatusError, err)
+		return err
+	}
+	u.progress(s.Name, StatusStarted, nil)
 	return nil
 }
 
@@ -514,6 +524,7 @@ func (u *upper) removeAll(ctx context.Context, removes []Step, orphans bool) err
 			if c.Running() || c.Restarting {
 				// As docker compose words it.
 				u.progress(s.Name, StatusStopping, nil)
+				preStop(ctx, u.eng, u.p, c, u.o.Warn)
 				if err := u.eng.Stop(ctx, u.p.Name, c.ID, u.o.Timeout); err != nil {
 					u.progress(s.Name, StatusError, err)
 					return err

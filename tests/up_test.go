@@ -1681,3 +1681,41 @@ services:
 	c.must("down", "-t", "0")
 	c.checkClean(before)
 }
+
+// TestHooks: post_start runs in the container once berth started it (up,
+// start), pre_stop before berth stops it (stop), each with its working
+// directory and environment; a post_start hook that fails fails up.
+func TestHooks(t *testing.T) {
+	c := newCLI(t, `
+name: hooks
+services:
+  app:
+    image: busybox
+    init: true
+    command: ["sleep", "1000"]
+    volumes: [data:/data]
+    post_start:
+      - command: ["sh", "-c", "echo started in $$PWD with $$HOOK >> /data/log"]
+        working_dir: /tmp
+        environment: {HOOK: post}
+    pre_stop:
+      - command: ["sh", "-c", "echo stopping >> /data/log"]
+volumes:
+  data:
+`)
+	before := c.hostState()
+	c.must("up", "-d")
+	c.must("stop")
+	c.must("start")
+	want := "started in /tmp with post\nstopping\nstarted in /tmp with post\n"
+	if out := c.must("exec", "-T", "app", "cat", "/data/log"); out != want {
+		t.Errorf("the hooks' log: %q, want %q", out, want)
+	}
+	c.must("down", "-v", "-t", "0")
+	c.writeCompose(strings.Replace(c.compose(), `["sh", "-c", "echo started in $$PWD with $$HOOK >> /data/log"]`, `["sh", "-c", "echo no luck; exit 3"]`, 1))
+	if out, code := c.run("", "up", "-d"); code == 0 || !strings.Contains(out, `service "app": post_start[0] hook: exited with status 3: no luck`) {
+		t.Errorf("up with a failing post_start: %d\n%s", code, out)
+	}
+	c.must("down", "-v", "-t", "0")
+	c.checkClean(before)
+}

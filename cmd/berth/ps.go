@@ -364,7 +364,8 @@ func newRmCommand(g *globalOptions, s streams) *cobra.Command {
 				return err
 			}
 			o.Services = args
-			o.Progress = g.newProgress(s.err, false).event
+			pr := g.newProgress(s.err, false)
+			o.Progress, o.Warn = pr.event, pr.warn
 			asked := false
 			o.Confirm = func(names []string) bool {
 				asked = true
