@@ -62,13 +62,16 @@ type FollowOptions struct {
 func Follow(ctx context.Context, eng Engine, cs []ContainerStatus, o FollowOptions, fn func(LogLine) error) error {
 	var mu sync.Mutex
 	stops := map[string]chan struct{}{}
+	read := map[string]chan struct{}{} // closed once a container's log is read to its end
 	for _, c := range cs {
 		stops[c.ID] = make(chan struct{})
+		read[c.ID] = make(chan struct{})
 	}
 	eg, ectx := errgroup.WithContext(ctx)
 	for _, c := range cs {
 		ro := logs.ReadOptions{Tail: o.Tail, Since: o.Since, Until: o.Until, Follow: o.Follow, Stop: stops[c.ID]}
 		eg.Go(func() error {
+			defer close(read[c.ID])
 			return eng.Logs(ectx, c.ID, ro, func(r logs.Record) error {
 				mu.Lock()
 				defer mu.Unlock()
@@ -77,7 +80,19 @@ func Follow(ctx context.Context, eng Engine, cs []ContainerStatus, o FollowOptio
 		})
 	}
 	if o.Follow {
-		eg.Go(func() error { return watchExits(ectx, eng, cs, stops, o.Exited, o.Required) })
+		exited := o.Exited
+		if exited != nil {
+			// Told once the container's last lines are out, as docker
+			// compose prints "exited with code" after them.
+			exited = func(c ContainerStatus) bool {
+				select {
+				case <-read[c.ID]:
+				case <-ectx.Done():
+				}
+				return o.Exited(c)
+			}
+		}
+		eg.Go(func() error { return watchExits(ectx, eng, cs, stops, exited, o.Required) })
 	}
 	return eg.Wait()
 }

@@ -549,6 +549,16 @@ services:
 	if code != 0 || strings.Count(attached, "foo run") != 1 || strings.Contains(attached, "bar up") {
 		t.Errorf("up foo again shows more than its run: %d\n%s", code, attached)
 	}
+	// The exit line comes after the container's last line, however much
+	// it wrote just before.
+	c.writeCompose(c.compose() + `  many:
+    image: busybox
+    command: ["seq", "1", "50000"]
+`)
+	attached, code = c.run("", "up", "--no-color", "--abort-on-container-exit", "many")
+	if last, exit := strings.LastIndex(attached, "| 50000\n"), strings.Index(attached, "many-1 exited with code 0"); code != 0 || last < 0 || exit < last {
+		t.Errorf("up of a container writing 50000 lines: %d; its last line at %d, its exit at %d", code, last, exit)
+	}
 	// A container's stderr goes to up's stderr, as docker compose has it;
 	// logs writes both to stdout.
 	c.writeCompose(c.compose() + `  streams:
