@@ -92,6 +92,16 @@ services:
 		}
 	}
 	c.must("rm", "-f", "-s")
+	if out, code := c.run("", "run", "--rm", "--service-ports", "-p", "8080", "web", "true"); code == 0 || !strings.Contains(out, "--service-ports and --publish are incompatible") {
+		t.Errorf("run --service-ports -p: %d %q", code, out)
+	}
+	// --volumes: docker compose's other spelling of -v.
+	if out, code := c.run("", "run", "--rm", "-T", "--volumes", "./:/project:ro", "client", "ls", "/project"); code != 0 || !strings.Contains(out, "compose.yaml") {
+		t.Errorf("run --volumes: %d %q", code, out)
+	}
+	if out, code := c.run("", "events", "nosuch"); code == 0 || !strings.Contains(out, "no such service: nosuch") {
+		t.Errorf("events nosuch: %d %q", code, out)
+	}
 	c.must("run", "-d", "--name", "webrun2", "web")
 	if out, code := c.run("", "run", "--rm", "-T", "client", "nslookup", "web"); code == 0 {
 		t.Errorf("a one-off answers to its service's name without --use-aliases: %q", out)

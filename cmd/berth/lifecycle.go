@@ -368,6 +368,13 @@ func newEventsCommand(g *globalOptions, s streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(args) > 0 {
+				// A service the project lacks is an error, not a wait
+				// for events that never come.
+				if _, _, err := compose.SelectContainers(cmd.Context(), g.projectOptions(), eng, args); err != nil {
+					return err
+				}
+			}
 			err = eng.client(name).Events(cmd.Context(), func(e supervisor.Event) error {
 				if len(args) > 0 && !slices.Contains(args, e.Service) {
 					return nil

@@ -109,7 +109,7 @@ var localShorthands = map[string]map[string]string{
 var runWithValue = map[string]bool{
 	"-e": true, "--env": true, "-l": true, "--label": true, "--name": true, "-u": true, "--user": true,
 	"-w": true, "--workdir": true, "--entrypoint": true, "--cap-add": true, "--cap-drop": true,
-	"--pull": true, "-v": true, "--volume": true, "-p": true, "--publish": true,
+	"--pull": true, "-v": true, "--volume": true, "--volumes": true, "-p": true, "--publish": true,
 }
 
 // commandGroups are the commands whose subcommand comes next: their

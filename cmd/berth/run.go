@@ -89,6 +89,8 @@ func newRunCommand(g *globalOptions, s streams) *cobra.Command {
 	fl.BoolVar(&f.quietPull, "quiet-pull", false, "Pull without printing progress information")
 	fl.StringArrayVar(&f.o.Publish, "publish", nil, "Publish a container's port(s) to the host (-p)")
 	fl.StringArrayVarP(&f.o.Volumes, "volume", "v", nil, "Bind mount a volume")
+	fl.StringArrayVar(&f.o.Volumes, "volumes", nil, "Bind mount a volume (docker compose's other spelling of --volume)")
+	fl.MarkHidden("volumes")
 	fl.BoolVarP(&f.o.ServicePorts, "service-ports", "P", false, "Run command with all service's ports enabled and mapped to the host")
 	fl.BoolVar(&f.build, "build", false, "Build image before starting container")
 	fl.BoolVar(&f.o.UseAliases, "use-aliases", false, "Use the service's network useAliases in the network(s) the container connects to")
@@ -98,6 +100,9 @@ func newRunCommand(g *globalOptions, s streams) *cobra.Command {
 func runRun(ctx context.Context, g *globalOptions, s streams, f *runFlags, interactiveSet bool, args []string) error {
 	if f.build {
 		return fmt.Errorf("run --build: berth does not build images; load them with `berth load -i FILE`")
+	}
+	if len(f.o.Publish) > 0 && f.o.ServicePorts {
+		return fmt.Errorf("--service-ports and --publish are incompatible")
 	}
 	switch f.o.PullPolicy {
 	case "policy":
