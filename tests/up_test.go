@@ -1729,3 +1729,40 @@ volumes:
 	c.must("down", "-v", "-t", "0")
 	c.checkClean(before)
 }
+
+// TestLogsFollowNewContainers: logs -f follows the containers that appear
+// while it runs (up --scale), from their first line, as docker compose's;
+// it ends when they all stop.
+func TestLogsFollowNewContainers(t *testing.T) {
+	c := newCLI(t, `
+name: follownew
+services:
+  ping:
+    image: busybox
+    init: true
+    command: ["sh", "-c", "echo hello from $$(hostname); exec sleep 1000"]
+`)
+	before := c.hostState()
+	c.must("up", "-d")
+	cmd, _, stop := c.command("logs", "-f", "--no-color", "ping")
+	defer stop()
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	eventually(t, 10*time.Second, "ping-1's line", func() bool { return strings.Contains(out.String(), "ping-1  | hello") || strings.Contains(out.String(), "ping-1 | hello") })
+	c.must("up", "-d", "--scale", "ping=2")
+	eventually(t, 10*time.Second, "ping-2's line", func() bool { return strings.Contains(out.String(), "ping-2 | hello") })
+	c.must("stop", "-t", "0")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("logs -f did not end once everything stopped:\n%s", out.String())
+	}
+	c.must("down", "-t", "0")
+	c.checkClean(before)
+}
