@@ -1752,7 +1752,9 @@ services:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
-	eventually(t, 10*time.Second, "ping-1's line", func() bool { return strings.Contains(out.String(), "ping-1  | hello") || strings.Contains(out.String(), "ping-1 | hello") })
+	eventually(t, 10*time.Second, "ping-1's line", func() bool {
+		return strings.Contains(out.String(), "ping-1  | hello") || strings.Contains(out.String(), "ping-1 | hello")
+	})
 	c.must("up", "-d", "--scale", "ping=2")
 	eventually(t, 10*time.Second, "ping-2's line", func() bool { return strings.Contains(out.String(), "ping-2 | hello") })
 	c.must("stop", "-t", "0")
