@@ -597,12 +597,7 @@ services:
 
 	// One that exits while no supervisor runs: the next one removes it.
 	c.must("run", "-d", "--rm", "--name", "orphan", "app", "sleep", "1000")
-	pids := c.supervisors()
-	if len(pids) != 1 {
-		t.Fatalf("supervisors: %v", pids)
-	}
-	syscall.Kill(pids[0], syscall.SIGKILL)
-	c.waitSupervisorGone(5 * time.Second)
+	c.killSupervisor()
 	syscall.Kill(containerPid(t, c, "orphan"), syscall.SIGKILL)
 	time.Sleep(300 * time.Millisecond)
 	c.must("ps", "-a") // the next command brings a supervisor

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -451,13 +452,7 @@ func TestUpAttached(t *testing.T) {
 	// The test changes the file's project: the first goes by its name
 	// also when the test fails midway (newCLI's cleanup takes the file's).
 	t.Cleanup(func() { c.run("", "-p", "demo", "down", "-t", "0") })
-	cmd, _, stop := c.command("up", "--no-color")
-	defer stop()
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := c.background("up", "--no-color")
 	eventually(t, 20*time.Second, "web's output", func() bool { return strings.Contains(out.String(), "web up") })
 	cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
@@ -577,6 +572,37 @@ services:
 	c.checkClean(before)
 }
 
+// background starts berth with args, its output in a buffer, and kills it
+// when the test ends: a command still running then (an up, a logs -f)
+// would hold the project against the cleanup.
+func (c *cli) background(args ...string) (*exec.Cmd, *syncBuffer) {
+	c.t.Helper()
+	cmd, _, stop := c.command(args...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		stop()
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() {
+		cmd.Process.Kill()
+		stop()
+	})
+	return cmd, out
+}
+
+// killSupervisor kills the project's supervisor (the only one) with
+// SIGKILL and waits until it is gone.
+func (c *cli) killSupervisor() {
+	c.t.Helper()
+	pids := c.supervisors()
+	if len(pids) != 1 {
+		c.t.Fatalf("supervisors: %v", pids)
+	}
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	c.waitSupervisorGone(5 * time.Second)
+}
+
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -681,21 +707,9 @@ services:
     restart: unless-stopped
 `)
 	before := c.hostState()
-	cmd, _, stop := c.command("up", "--no-color")
-	defer stop()
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
+	cmd, out := c.background("up", "--no-color")
 	eventually(t, 20*time.Second, "crasher's output", func() bool { return strings.Contains(out.String(), "crasher up") })
-	pids := c.supervisors()
-	if len(pids) != 1 {
-		t.Fatalf("supervisors: %v", pids)
-	}
-	syscall.Kill(pids[0], syscall.SIGKILL)
-	c.waitSupervisorGone(5 * time.Second)
+	c.killSupervisor()
 	time.Sleep(1500 * time.Millisecond) // crasher exits meanwhile
 	cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
@@ -794,12 +808,7 @@ services:
 `)
 	before := c.hostState()
 	c.must("run", "-d", "--name", "adoptrun-job", "job")
-	pids := c.supervisors()
-	if len(pids) != 1 {
-		t.Fatalf("supervisors: %v", pids)
-	}
-	syscall.Kill(pids[0], syscall.SIGKILL)
-	c.waitSupervisorGone(5 * time.Second)
+	c.killSupervisor()
 	syscall.Kill(containerPid(t, c, "adoptrun-job"), syscall.SIGKILL)
 	time.Sleep(300 * time.Millisecond)
 	c.must("ps", "-a") // the next command brings a supervisor
@@ -1639,13 +1648,7 @@ services:
 `)
 	before := c.hostState()
 	c.must("up", "-d")
-	cmd, _, stop := c.command("logs", "-f", "--no-log-prefix", "talk")
-	defer stop()
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, out := c.background("logs", "-f", "--no-log-prefix", "talk")
 	eventually(t, 5*time.Second, "the line followed", func() bool { return strings.Contains(out.String(), "hello") })
 	cmd.Process.Signal(os.Interrupt)
 	err := cmd.Wait()
@@ -1744,14 +1747,7 @@ services:
 `)
 	before := c.hostState()
 	c.must("up", "-d")
-	cmd, _, stop := c.command("logs", "-f", "--no-color", "ping")
-	defer stop()
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
+	cmd, out := c.background("logs", "-f", "--no-color", "ping")
 	eventually(t, 10*time.Second, "ping-1's line", func() bool {
 		return strings.Contains(out.String(), "ping-1  | hello") || strings.Contains(out.String(), "ping-1 | hello")
 	})
