@@ -2,7 +2,6 @@ package compose
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -74,6 +73,20 @@ func downServices(p *types.Project, services []string, byName bool) (map[string]
 	return selected, nil
 }
 
+// stopShown stops c as down, rm -s and a scale-down do: its pre_stop
+// hooks, then the stop, shown as Stopping and Stopped (or the error).
+func stopShown(ctx context.Context, eng Engine, p *types.Project, c ContainerStatus, timeout *time.Duration, progress func(Progress), warn func(string)) error {
+	name := "Container " + c.Name
+	progress(Progress{Resource: name, Status: StatusStopping})
+	preStop(ctx, eng, p, c, warn)
+	if err := eng.Stop(ctx, p.Name, c.ID, timeout); err != nil {
+		progress(Progress{Resource: name, Status: StatusError, Err: err})
+		return err
+	}
+	progress(Progress{Resource: name, Status: StatusStopped})
+	return nil
+}
+
 // ImageRemover removes images by reference (`down --rmi`).
 type ImageRemover interface {
 	Remove(ctx context.Context, refs ...string) ([]string, error)
@@ -141,13 +154,9 @@ func Down(ctx context.Context, lo project.Options, eng Engine, images ImageRemov
 	err = inReverseOrder(ctx, p, cs, func(ctx context.Context, c ContainerStatus) error {
 		name := "Container " + c.Name
 		if c.Running() || c.Restarting {
-			o.Progress(Progress{Resource: name, Status: StatusStopping})
-			preStop(ctx, eng, p, c, o.Warn)
-			if err := eng.Stop(ctx, p.Name, c.ID, o.Timeout); err != nil {
-				o.Progress(Progress{Resource: name, Status: StatusError, Err: err})
+			if err := stopShown(ctx, eng, p, c, o.Timeout, o.Progress, o.Warn); err != nil {
 				return err
 			}
-			o.Progress(Progress{Resource: name, Status: StatusStopped})
 		}
 		o.Progress(Progress{Resource: name, Status: StatusRemoving})
 		if err := eng.Delete(ctx, p.Name, c.ID, o.Timeout); err != nil {
@@ -295,25 +304,25 @@ type ActionOptions struct {
 
 // Stop stops the running containers of the services, dependants first.
 func Stop(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
-	// One that exited while no supervisor watched it (killed) would be
-	// started again by its restart policy once the next one adopts it:
-	// its stop is recorded too, without a line (it was not running).
-	p, cs, err := SelectContainers(ctx, lo, eng, o.Services)
-	if err != nil {
-		return err
-	}
-	for _, c := range cs {
-		if c.Status == "exited" && !c.Restarting {
-			if err := eng.Stop(ctx, p.Name, c.ID, o.Timeout); err != nil && !errdefs.IsNotFound(err) {
-				return fmt.Errorf("%s: %w", c.Name, err)
+	return act(ctx, lo, eng, o, action{reverse: true, want: func(c ContainerStatus) bool { return c.Running() || c.Restarting },
+		doing: StatusStopping, done: StatusStopped,
+		// One that exited while no supervisor watched it (killed) would
+		// be started again by its restart policy once the next one
+		// adopts it: its stop is recorded too, without a line (it was
+		// not running).
+		quietly: func(ctx context.Context, p *types.Project, c ContainerStatus) error {
+			if c.Status != "exited" || c.Restarting {
+				return nil
 			}
-		}
-	}
-	return act(ctx, lo, eng, o, true, func(c ContainerStatus) bool { return c.Running() || c.Restarting },
-		StatusStopping, StatusStopped, func(ctx context.Context, p *types.Project, c ContainerStatus) error {
+			if err := eng.Stop(ctx, p.Name, c.ID, o.Timeout); err != nil && !errdefs.IsNotFound(err) {
+				return err
+			}
+			return nil
+		},
+		fn: func(ctx context.Context, p *types.Project, c ContainerStatus) error {
 			preStop(ctx, eng, p, c, o.Warn)
 			return eng.Stop(ctx, p.Name, c.ID, o.Timeout)
-		})
+		}})
 }
 
 // Start starts the stopped containers of the services and of their
@@ -334,13 +343,14 @@ func Start(ctx context.Context, lo project.Options, eng Engine, o ActionOptions)
 			return err
 		}
 	}
-	return act(ctx, lo, eng, o, false, func(c ContainerStatus) bool { return !c.Running() },
-		StatusStarting, StatusStarted, func(ctx context.Context, p *types.Project, c ContainerStatus) error {
+	return act(ctx, lo, eng, o, action{want: func(c ContainerStatus) bool { return !c.Running() },
+		doing: StatusStarting, done: StatusStarted, waitDeps: true,
+		fn: func(ctx context.Context, p *types.Project, c ContainerStatus) error {
 			if err := eng.Start(ctx, p.Name, c.ID); err != nil {
 				return err
 			}
 			return postStart(ctx, eng, p, c.Service(), c.ID)
-		})
+		}})
 }
 
 // Restart stops and starts the containers of the services, running or not,
@@ -355,8 +365,9 @@ func Restart(ctx context.Context, lo project.Options, eng Engine, o ActionOption
 		}
 		o.Services = withRestartDependants(p, o.Services)
 	}
-	return act(ctx, lo, eng, o, false, func(ContainerStatus) bool { return true },
-		StatusRestarting, StatusStarted, func(ctx context.Context, p *types.Project, c ContainerStatus) error {
+	return act(ctx, lo, eng, o, action{want: func(ContainerStatus) bool { return true },
+		doing: StatusRestarting, done: StatusStarted, waitDeps: true,
+		fn: func(ctx context.Context, p *types.Project, c ContainerStatus) error {
 			if c.Running() || c.Restarting {
 				preStop(ctx, eng, p, c, o.Warn)
 				if err := eng.Stop(ctx, p.Name, c.ID, o.Timeout); err != nil {
@@ -367,44 +378,57 @@ func Restart(ctx context.Context, lo project.Options, eng Engine, o ActionOption
 				return err
 			}
 			return postStart(ctx, eng, p, c.Service(), c.ID)
-		})
+		}})
 }
 
 // Kill sends the running containers of the services a signal.
 func Kill(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
-	return act(ctx, lo, eng, o, true, func(c ContainerStatus) bool { return c.Running() },
-		StatusKilling, StatusKilled, func(ctx context.Context, p *types.Project, c ContainerStatus) error {
+	return act(ctx, lo, eng, o, action{reverse: true, want: func(c ContainerStatus) bool { return c.Running() },
+		doing: StatusKilling, done: StatusKilled, fn: func(ctx context.Context, p *types.Project, c ContainerStatus) error {
 			return eng.Kill(ctx, p.Name, c.ID, o.Signal)
-		})
+		}})
 }
 
 // Pause freezes the running containers of the services.
 func Pause(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
-	return act(ctx, lo, eng, o, false, func(c ContainerStatus) bool { return c.Status == "running" },
-		"Pausing", "Paused", func(ctx context.Context, _ *types.Project, c ContainerStatus) error {
+	return act(ctx, lo, eng, o, action{want: func(c ContainerStatus) bool { return c.Status == "running" },
+		doing: "Pausing", done: "Paused", fn: func(ctx context.Context, _ *types.Project, c ContainerStatus) error {
 			return eng.Pause(ctx, c.ID)
-		})
+		}})
 }
 
 // Unpause thaws the paused containers of the services.
 func Unpause(ctx context.Context, lo project.Options, eng Engine, o ActionOptions) error {
-	return act(ctx, lo, eng, o, false, func(c ContainerStatus) bool { return c.Status == "paused" },
-		"Unpausing", "Unpaused", func(ctx context.Context, _ *types.Project, c ContainerStatus) error {
+	return act(ctx, lo, eng, o, action{want: func(c ContainerStatus) bool { return c.Status == "paused" },
+		doing: "Unpausing", done: "Unpaused", fn: func(ctx context.Context, _ *types.Project, c ContainerStatus) error {
 			return eng.Unpause(ctx, c.ID)
-		})
+		}})
 }
 
-// act does fn to the containers of the services that want it, in
+// action is what act does to the selected containers that want it.
+type action struct {
+	reverse     bool // dependants first
+	want        func(ContainerStatus) bool
+	doing, done string // the progress of each
+	// waitDeps: a service's containers are done once the conditions of
+	// its depends_on hold (start, restart), as up waits.
+	waitDeps bool
+	// quietly, when not nil, is done first to every selected container,
+	// with no progress line.
+	quietly func(ctx context.Context, p *types.Project, c ContainerStatus) error
+	fn      func(ctx context.Context, p *types.Project, c ContainerStatus) error
+}
+
+// act does a's fn to the containers of the services that want it, in
 // dependency order (reverse: dependants first), under the project's lock.
-func act(ctx context.Context, lo project.Options, eng Engine, o ActionOptions, reverse bool, want func(ContainerStatus) bool,
-	doing, done string, fn func(ctx context.Context, p *types.Project, c ContainerStatus) error) error {
+func act(ctx context.Context, lo project.Options, eng Engine, o ActionOptions, a action) error {
 	p, cs, err := SelectContainers(ctx, lo, eng, o.Services)
 	if err != nil {
 		return err
 	}
 	progress := orNoProgress(o.Progress)
 	var before func(ctx context.Context, service string) error
-	if doing == StatusStarting || doing == StatusRestarting {
+	if a.waitDeps {
 		g, err := project.NewGraph(p)
 		if err != nil {
 			return err
@@ -416,7 +440,7 @@ func act(ctx context.Context, lo project.Options, eng Engine, o ActionOptions, r
 		before = func(ctx context.Context, service string) error { return u.waitDependencies(ctx, service, all) }
 	}
 	for _, s := range o.Services {
-		if !slices.ContainsFunc(cs, func(c ContainerStatus) bool { return c.Service() == s }) && doing == StatusStarting {
+		if !slices.ContainsFunc(cs, func(c ContainerStatus) bool { return c.Service() == s }) && a.doing == StatusStarting {
 			return fmt.Errorf("%w: service %q has no container to start", errdefs.ErrNotFound, s)
 		}
 	}
@@ -425,22 +449,24 @@ func act(ctx context.Context, lo project.Options, eng Engine, o ActionOptions, r
 		return err
 	}
 	defer unlock()
-	cs = slices.DeleteFunc(cs, func(c ContainerStatus) bool { return !want(c) })
-	var failed []error
-	err = walkContainersWith(ctx, p, cs, reverse, before, func(ctx context.Context, c ContainerStatus) error {
+	if a.quietly != nil {
+		for _, c := range cs {
+			if err := a.quietly(ctx, p, c); err != nil {
+				return fmt.Errorf("%s: %w", c.Name, err)
+			}
+		}
+	}
+	cs = slices.DeleteFunc(cs, func(c ContainerStatus) bool { return !a.want(c) })
+	return walkContainersWith(ctx, p, cs, a.reverse, before, func(ctx context.Context, c ContainerStatus) error {
 		name := "Container " + c.Name
-		progress(Progress{Resource: name, Status: doing})
-		if err := fn(ctx, p, c); err != nil {
+		progress(Progress{Resource: name, Status: a.doing})
+		if err := a.fn(ctx, p, c); err != nil {
 			progress(Progress{Resource: name, Status: StatusError, Err: err})
 			return fmt.Errorf("%s: %w", c.Name, err)
 		}
-		progress(Progress{Resource: name, Status: done})
+		progress(Progress{Resource: name, Status: a.done})
 		return nil
 	})
-	if err != nil {
-		failed = append(failed, err)
-	}
-	return errors.Join(failed...)
 }
 
 // withRestartDependants adds to services those that depend on one of

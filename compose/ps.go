@@ -98,14 +98,9 @@ func Rm(ctx context.Context, lo project.Options, eng Engine, o RmOptions) ([]str
 	if o.Stop {
 		running := slices.DeleteFunc(slices.Clone(cs), func(c ContainerStatus) bool { return !c.Running() && !c.Restarting })
 		err := inReverseOrder(ctx, p, running, func(ctx context.Context, c ContainerStatus) error {
-			name := "Container " + c.Name
-			progress(Progress{Resource: name, Status: StatusStopping})
-			preStop(ctx, eng, p, c, o.Warn)
-			if err := eng.Stop(ctx, p.Name, c.ID, nil); err != nil {
-				progress(Progress{Resource: name, Status: StatusError, Err: err})
+			if err := stopShown(ctx, eng, p, c, nil, progress, o.Warn); err != nil {
 				return fmt.Errorf("stopping %s: %w", c.Name, err)
 			}
-			progress(Progress{Resource: name, Status: StatusStopped})
 			return nil
 		})
 		if err != nil {

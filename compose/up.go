@@ -522,14 +522,9 @@ func (u *upper) removeAll(ctx context.Context, removes []Step, orphans bool) err
 		eg.Go(func() error {
 			c := u.byName[s.Name]
 			if c.Running() || c.Restarting {
-				// As docker compose words it.
-				u.progress(s.Name, StatusStopping, nil)
-				preStop(ctx, u.eng, u.p, c, u.o.Warn)
-				if err := u.eng.Stop(ctx, u.p.Name, c.ID, u.o.Timeout); err != nil {
-					u.progress(s.Name, StatusError, err)
+				if err := stopShown(ctx, u.eng, u.p, c, u.o.Timeout, u.o.Progress, u.o.Warn); err != nil {
 					return err
 				}
-				u.progress(s.Name, StatusStopped, nil)
 			}
 			u.progress(s.Name, StatusRemoving, nil)
 			if err := u.eng.Delete(ctx, u.p.Name, c.ID, u.o.Timeout); err != nil {

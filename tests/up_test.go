@@ -449,9 +449,13 @@ services:
 func TestUpAttached(t *testing.T) {
 	c := newCLI(t, demoProject)
 	before := c.hostState()
-	// The test changes the file's project: the first goes by its name
+	// The test changes the file's project: the others go by their names
 	// also when the test fails midway (newCLI's cleanup takes the file's).
-	t.Cleanup(func() { c.run("", "-p", "demo", "down", "-t", "0") })
+	t.Cleanup(func() {
+		for _, name := range []string{"demo", "abort", "attachdeps"} {
+			c.run("", "-p", name, "down", "-t", "0")
+		}
+	})
 	cmd, out := c.background("up", "--no-color")
 	eventually(t, 20*time.Second, "web's output", func() bool { return strings.Contains(out.String(), "web up") })
 	cmd.Process.Signal(syscall.SIGINT)
